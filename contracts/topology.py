@@ -1,0 +1,26 @@
+"""Names of the RabbitMQ topology (contract section 2) and the partition-key rule."""
+
+COMMAND_EXCHANGE = "booking.commands"
+DEAD_LETTER_EXCHANGE = "booking.dead-letter"
+DEAD_LETTER_QUEUE = "booking.commands.dlq"
+EVENT_EXCHANGE = "booking.events"
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+DEFAULT_PARTITIONS = 16
+# Every partition queue is bound with the same weight, so hosts spread evenly.
+PARTITION_BINDING_WEIGHT = "1"
+
+# A larger body is dead-lettered unread (contract section 5).
+MAX_BODY_BYTES = 64 * 1024
+
+
+def partition_queue(index: int) -> str:
+    return f"{COMMAND_EXCHANGE}.{index}"
+
+
+def partition_key(command: dict) -> str:
+    """The routing key a publisher must use: the lower-cased email for
+    RegisterUser, the hostId for every other command."""
+    if command.get("type") == "RegisterUser":
+        return str(command["email"]).lower()
+    return str(command["hostId"])

@@ -1,0 +1,29 @@
+"""Shared pydantic configuration: camelCase on the wire, unknown fields refused."""
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        extra="forbid",
+        frozen=True,
+    )
+
+    def to_wire(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def field_errors(error: ValidationError) -> list[dict[str, str]]:
+    """Flatten pydantic errors into the contract's `errors` list of {field, message}."""
+    errors = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "field required"
+        errors.append({"field": field, "message": message})
+    return errors

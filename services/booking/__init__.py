@@ -1,0 +1,1 @@
+"""The booking core: pure domain rules, handlers (one unit of work each) and persistence."""

@@ -1,0 +1,61 @@
+from contracts.commands import CreateAvailability, RemoveAvailability
+from contracts.replies import AvailabilityCreated, AvailabilityRemoved, AvailabilityView, Reply
+from services.booking.domain.bookings import check_host_command
+from services.booking.domain.ranges import TimeRange
+from services.booking.domain.rejection import Rejected
+from services.booking.domain.windows import Window, plan_cut, plan_window
+from services.booking.handlers.context import HandlerContext
+
+
+def view(window: Window) -> AvailabilityView:
+    return AvailabilityView(
+        availabilityId=window.id,
+        hostId=window.host_id,
+        startTime=window.range.start,
+        endTime=window.range.end,
+        slotDuration=window.slot_minutes,
+    )
+
+
+async def create_availability(command: CreateAvailability, ctx: HandlerContext) -> Reply:
+    host = await ctx.repo.person(command.host_id, lock=True)
+    if rejected := check_host_command(command.actor_id, command.host_id, host):
+        return ctx.reject(command, rejected)
+    requested = Window(
+        ctx.new_id(), command.host_id, TimeRange(command.start_time, command.end_time), command.slot_duration
+    )
+    existing = await ctx.repo.windows_near(command.host_id, requested.range)
+    plan = plan_window(existing, requested, ctx.now)
+    if isinstance(plan, Rejected):
+        return ctx.reject(command, plan)
+    if plan.changed:
+        await ctx.repo.delete_windows(plan.absorbed)
+        await ctx.repo.save_window(plan.window, is_new=plan.is_new)
+    return AvailabilityCreated(commandId=command.command_id, occurredAt=ctx.now, availability=view(plan.window))
+
+
+async def remove_availability(command: RemoveAvailability, ctx: HandlerContext) -> Reply:
+    host = await ctx.repo.person(command.host_id, lock=True)
+    if rejected := check_host_command(command.actor_id, command.host_id, host):
+        return ctx.reject(command, rejected)
+    cut = TimeRange(command.start_time, command.end_time)
+    existing = [w for w in await ctx.repo.windows_near(command.host_id, cut) if w.range.overlaps(cut)]
+    booked = await ctx.repo.confirmed_overlapping(command.host_id, cut)
+    plan = plan_cut(existing, cut, booked, ctx.new_id)
+    if isinstance(plan, Rejected):
+        return ctx.reject(command, plan)
+    left: list[Window] = []
+    emptied = [window_id for window_id, pieces in plan.remaining.items() if not pieces]
+    await ctx.repo.delete_windows(emptied)
+    for window_id, pieces in plan.remaining.items():
+        for piece in pieces:
+            await ctx.repo.save_window(piece, is_new=piece.id != window_id)
+            left.append(piece)
+    return AvailabilityRemoved(
+        commandId=command.command_id,
+        occurredAt=ctx.now,
+        hostId=command.host_id,
+        startTime=command.start_time,
+        endTime=command.end_time,
+        windows=[view(w) for w in left],
+    )

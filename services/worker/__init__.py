@@ -1,0 +1,1 @@
+"""The booking worker: owns every write, consumes the partition queues in order."""

@@ -1,0 +1,59 @@
+"""Publishing replies, events and dead letters, each confirmed by the broker."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+
+from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE
+from services.booking.processing import Outcome
+
+JSON = "application/json"
+
+
+class Publisher:
+    def __init__(self, channel: AbstractChannel) -> None:
+        self.channel = channel  # opened with publisher confirms
+        self._events: AbstractExchange | None = None
+        self._dead_letters: AbstractExchange | None = None
+
+    async def open(self) -> None:
+        self._events = await self.channel.get_exchange(EVENT_EXCHANGE, ensure=False)
+        self._dead_letters = await self.channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
+
+    async def publish(self, outcome: Outcome, reply_to: str | None, correlation_id: str | None) -> None:
+        """The reply to `reply_to` (if any) and the event, concurrently; returns once
+        the broker confirmed both."""
+        message = aio_pika.Message(
+            outcome.reply,
+            content_type=JSON,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            correlation_id=correlation_id or (str(outcome.command_id) if outcome.command_id else None),
+            message_id=str(outcome.command_id) if outcome.command_id else None,
+        )
+        sends = []
+        if reply_to:
+            # not mandatory: a caller that went away must not make the command fail
+            sends.append(self.channel.default_exchange.publish(message, routing_key=reply_to))
+        if outcome.routing_key:
+            sends.append(self._events.publish(message, routing_key=outcome.routing_key))
+        await asyncio.gather(*sends)
+
+    async def dead_letter(self, message: AbstractIncomingMessage, why: dict[str, object]) -> None:
+        """Copy a delivery to the dead-letter exchange with headers that say why."""
+        now = datetime.now(UTC).isoformat()
+        headers = dict(message.headers or {})
+        headers.setdefault("x-booking-first-failure", now)
+        headers.update({f"x-booking-{key}": value for key, value in why.items()})
+        headers["x-booking-last-failure"] = now
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            correlation_id=message.correlation_id,
+            reply_to=message.reply_to,
+            message_id=message.message_id,
+        )
+        await self._dead_letters.publish(copy, routing_key=message.routing_key or "")

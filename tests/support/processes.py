@@ -1,0 +1,65 @@
+"""Running the real worker (and later the gateway) as child processes."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """A service started with `python -m module`, its JSON logs in a file."""
+
+    def __init__(self, module: str, env: dict[str, str], log_path: Path, ready_line: str) -> None:
+        self.module = module
+        self.env = env
+        self.log_path = log_path
+        self.ready_line = ready_line
+        self.process: subprocess.Popen | None = None
+        self._log_offset = 0
+
+    def start(self, timeout: float = 60) -> "ServiceProcess":
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready_line in self.new_log():
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.module} exited at start:\n{self.new_log()[-4000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.module} not ready in {timeout}s:\n{self.new_log()[-4000:]}")
+
+    def new_log(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            return self.process.wait(timeout)
+        return self.process.returncode if self.process else 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+def worker_process(env: dict[str, str], log_path: Path) -> ServiceProcess:
+    env = {**env, "PYTHONUNBUFFERED": "1"}
+    return ServiceProcess("services.worker", env, log_path, '"worker started"')
+
