@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine:
+#   make run    the whole system in the foreground, on the local services
+#   make test   the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: install services migrate run test test-unit schema lint bench bench-http clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+services:
+	bash scripts/local-services.sh
+
+migrate: install services
+	$(BIN)/booking-migrate
+
+run: install services migrate
+	$(BIN)/python -m services.launcher
+
+test: install services
+	$(BIN)/python -m pytest -q
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+schema: install
+	$(BIN)/python -m services.worker.specification
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
