@@ -16,7 +16,7 @@ MAX_WINDOW = timedelta(days=90)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
-def _end_after_start(end: datetime, info: ValidationInfo) -> datetime:
+def end_after_start(end: datetime, info: ValidationInfo) -> datetime:
     start = info.data.get("start_time")
     if start is not None and end <= start:
         raise PydanticCustomError("end_before_start", "endTime must be strictly after startTime")
@@ -62,7 +62,7 @@ class CreateAvailabilityFields(WireModel):
     @field_validator("end_time")
     @classmethod
     def _window_shape(cls, end: datetime, info: ValidationInfo) -> datetime:
-        end = _end_after_start(end, info)
+        end = end_after_start(end, info)
         start = info.data.get("start_time")
         if start is not None and end - start > MAX_WINDOW:
             raise PydanticCustomError("window_too_long", "a window spans at most 90 days")
@@ -82,7 +82,7 @@ class RemoveAvailabilityFields(WireModel):
     start_time: MinuteTime
     end_time: MinuteTime
 
-    _end_after_start = field_validator("end_time")(_end_after_start)
+    _end_after_start = field_validator("end_time")(end_after_start)
 
 
 class CreateBookingFields(WireModel):
@@ -91,7 +91,7 @@ class CreateBookingFields(WireModel):
     start_time: MinuteTime
     end_time: MinuteTime
 
-    _end_after_start = field_validator("end_time")(_end_after_start)
+    _end_after_start = field_validator("end_time")(end_after_start)
 
 
 class CancelBookingFields(WireModel):
@@ -105,7 +105,7 @@ class RescheduleBookingFields(WireModel):
     start_time: MinuteTime
     end_time: MinuteTime
 
-    _end_after_start = field_validator("end_time")(_end_after_start)
+    _end_after_start = field_validator("end_time")(end_after_start)
 
 
 # ---- commands: the fields plus the envelope every command carries

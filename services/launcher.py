@@ -1,6 +1,6 @@
 """`make run`: the whole system in the foreground. Starts BOOKING_WORKERS worker
-processes (default 1), stops them all on Ctrl-C or SIGTERM, and stops everything
-if one of them dies."""
+processes (default 1) and the HTTP gateway, stops them all on Ctrl-C or SIGTERM,
+and stops everything if one of them dies."""
 
 import os
 import signal
@@ -12,6 +12,7 @@ import time
 def main() -> None:
     workers = int(os.environ.get("BOOKING_WORKERS", "1"))
     commands = [[sys.executable, "-m", "services.worker"] for _ in range(workers)]
+    commands.append([sys.executable, "-m", "services.gateway"])
     children = [subprocess.Popen(command) for command in commands]
     stopping = False
 

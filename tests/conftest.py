@@ -1,7 +1,7 @@
 import pytest
 
 from tests.support.amqp_client import CommandClient
-from tests.support.processes import worker_process
+from tests.support.processes import free_port, gateway_process, worker_process
 from tests.support.services import create_sandbox, destroy_sandbox, find_servers
 
 
@@ -35,3 +35,13 @@ def worker(sandbox, tmp_path_factory):
 async def client(worker, sandbox):
     async with CommandClient(sandbox.amqp_url) as command_client:
         yield command_client
+
+
+@pytest.fixture(scope="session")
+def gateway(worker, sandbox, tmp_path_factory):
+    """The real gateway in front of the session's worker; yields its base URL."""
+    port = free_port()
+    process = gateway_process(sandbox.env(), tmp_path_factory.mktemp("gateway") / "gateway.log", port)
+    process.start()
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()

@@ -63,3 +63,16 @@ def worker_process(env: dict[str, str], log_path: Path) -> ServiceProcess:
     env = {**env, "PYTHONUNBUFFERED": "1"}
     return ServiceProcess("services.worker", env, log_path, '"worker started"')
 
+
+
+def gateway_process(env: dict[str, str], log_path: Path, port: int) -> ServiceProcess:
+    env = {**env, "PYTHONUNBUFFERED": "1", "BOOKING_HTTP_PORT": str(port)}
+    return ServiceProcess("services.gateway", env, log_path, "Uvicorn running")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
