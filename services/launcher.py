@@ -11,9 +11,14 @@ import time
 
 def main() -> None:
     workers = int(os.environ.get("BOOKING_WORKERS", "1"))
-    commands = [[sys.executable, "-m", "services.worker"] for _ in range(workers)]
-    commands.append([sys.executable, "-m", "services.gateway"])
-    children = [subprocess.Popen(command) for command in commands]
+    metrics_port = int(os.environ.get("BOOKING_METRICS_PORT", "9100"))
+    worker = [sys.executable, "-m", "services.worker"]
+    children = [
+        # each worker serves /metrics and /health on its own port: 9100, 9101, ...
+        subprocess.Popen(worker, env={**os.environ, "BOOKING_METRICS_PORT": str(metrics_port + i if metrics_port else 0)})
+        for i in range(workers)
+    ]
+    children.append(subprocess.Popen([sys.executable, "-m", "services.gateway"]))
     stopping = False
 
     def stop(*_: object) -> None:

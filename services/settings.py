@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     retry_max_delay: float = Field(5.0, description="seconds; cap of the backoff")
     outbox_relay_interval: float = Field(1.0, description="seconds between outbox sweeps")
     outbox_grace: float = Field(5.0, description="seconds an unsent reply waits before the relay takes it")
+    rabbitmq_management_url: str = Field(
+        "http://guest:guest@127.0.0.1:15672", description="management API, to see which consumers are active"
+    )
+    metrics_port: int = Field(9100, ge=0, description="worker's /metrics and /health; 0 turns it off")
+    balance_interval: float = Field(2.0, description="seconds between partition rebalancing rounds")
+    member_ttl: float = Field(6.0, description="seconds without heartbeat before a worker counts as gone")
+    standby_delay: float = Field(1.0, description="seconds before registering as standby on other shares")
     reply_timeout: float = Field(5.0, description="seconds the gateway waits for a reply before 202")
     token_secret: str = Field(
         "dev-only-secret-change-me", description="HMAC key of the gateway's bearer tokens"

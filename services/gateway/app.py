@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,10 +21,22 @@ from contracts.commands import (
     RegisterUserFields,
     RemoveAvailabilityFields,
 )
+from contracts.replies import ReplyMessage
 from contracts.time import parse_rfc3339
 from services.gateway import queries
 from services.gateway.bodies import RescheduleRequest
 from services.gateway.limits import BodySizeLimit
+from services.gateway.openapi import (
+    AvailabilityBody,
+    AvailabilityRemovedBody,
+    BookingBody,
+    BookingRescheduledBody,
+    Health,
+    SignedUp,
+    Slots,
+    register_problem_schema,
+    responses,
+)
 from services.gateway.problems import problem, rejection_problem
 from services.gateway.requester import BrokerUnavailable, Requester
 from services.gateway.tokens import TokenSigner
@@ -32,6 +45,8 @@ from services.settings import Settings, get_settings
 log = logging.getLogger("booking.gateway")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c6a43-4f0e-4f59-9a34-5a7a4c1b7c11")
 MAX_QUERY_RANGE = timedelta(days=31)
+WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 422, 503)
+READ_PROBLEMS = (401, 404, 422)
 
 
 class Problem(Exception):
@@ -69,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit)
+    register_problem_schema(app)
 
     # ---- errors as problem+json
 
@@ -89,14 +105,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 400:  # FastAPI could not read the body at all (e.g. not UTF-8)
+            return problem(400, "MALFORMED_MESSAGE", "The request body is not JSON.")
         reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
         return problem(error.status_code, reason, str(error.detail))
 
     # ---- authentication
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> UUID:
-        scheme, _, token = (authorization or "").partition(" ")
-        user_id = signer.verify(token.strip()) if scheme.lower() == "bearer" else None
+    bearer = HTTPBearer(auto_error=False, description="The token that POST /users returned.")
+
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> UUID:
+        user_id = signer.verify(credentials.credentials) if credentials else None
         if user_id is None:
             raise Problem(401, "UNAUTHENTICATED", "A valid bearer token is required.",
                           headers={"WWW-Authenticate": "Bearer"})
@@ -135,27 +154,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # ---- routes
 
-    @app.post("/users", status_code=201, tags=["users"], summary="Sign up (RegisterUser); returns a bearer token once")
+    @app.post("/users", status_code=201, tags=["users"], summary="Sign up (RegisterUser); returns a bearer token once",
+              response_model=None, responses=responses(201, SignedUp, 400, 409, 413, 422, 503, pending=True))
     async def sign_up(body: RegisterUserFields, idempotency_key: IdempotencyKey = None) -> dict:
         reply = await send("RegisterUser", None, body.to_wire(), command_id_for("sign-up", idempotency_key))
         user = reply["user"]
         return {"user": user, "token": signer.issue(UUID(user["userId"]))}
 
-    @app.post("/availability", status_code=201, tags=["availability"], summary="CreateAvailability")
+    @app.post("/availability", status_code=201, tags=["availability"], summary="CreateAvailability",
+              response_model=None, responses=responses(201, AvailabilityBody, *WRITE_PROBLEMS, pending=True))
     async def create_availability(body: CreateAvailabilityFields, user: Caller,
                                   idempotency_key: IdempotencyKey = None) -> dict:
         reply = await send("CreateAvailability", user, body.to_wire(), command_id_for(str(user), idempotency_key))
         return {"availability": reply["availability"]}
 
     @app.post("/availability/removals", status_code=200, tags=["availability"],
-              summary="RemoveAvailability: cut [startTime, endTime) out of the host's windows")
+              summary="RemoveAvailability: cut [startTime, endTime) out of the host's windows",
+              response_model=None, responses=responses(200, AvailabilityRemovedBody, *WRITE_PROBLEMS, pending=True))
     async def remove_availability(body: RemoveAvailabilityFields, user: Caller,
                                   idempotency_key: IdempotencyKey = None) -> dict:
         reply = await send("RemoveAvailability", user, body.to_wire(), command_id_for(str(user), idempotency_key))
         return {key: reply[key] for key in ("hostId", "startTime", "endTime", "windows")}
 
     @app.get("/availability/{host_id}/slots", tags=["availability"],
-             summary="Slots starting in a UTC day (date) or in [from, to), at most 31 days")
+             summary="Slots starting in a UTC day (date) or in [from, to), at most 31 days",
+             response_model=None, responses=responses(200, Slots, *READ_PROBLEMS))
     async def list_slots(
         host_id: UUID,
         _: Caller,
@@ -169,12 +192,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except queries.HostNotFound:
             raise Problem(404, "HOST_NOT_FOUND", "No host with that id.") from None
 
-    @app.post("/booking", status_code=201, tags=["bookings"], summary="CreateBooking")
+    @app.post("/booking", status_code=201, tags=["bookings"], summary="CreateBooking",
+              response_model=None, responses=responses(201, BookingBody, *WRITE_PROBLEMS, pending=True))
     async def create_booking(body: CreateBookingFields, user: Caller, idempotency_key: IdempotencyKey = None) -> dict:
         reply = await send("CreateBooking", user, body.to_wire(), command_id_for(str(user), idempotency_key))
         return {"booking": reply["booking"]}
 
-    @app.get("/booking/{booking_id}", tags=["bookings"], summary="A booking, for its user or host")
+    @app.get("/booking/{booking_id}", tags=["bookings"], summary="A booking, for its user or host",
+             response_model=None, responses=responses(200, BookingBody, *READ_PROBLEMS))
     async def get_booking(booking_id: UUID, user: Caller) -> dict:
         found = await queries.booking(engine, booking_id)
         if found is None or str(user) not in (found["userId"], found["hostId"]):
@@ -187,14 +212,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(404, "BOOKING_NOT_FOUND", "No booking with that id.")
         return found["hostId"]
 
-    @app.post("/booking/{booking_id}/cancel", tags=["bookings"], summary="CancelBooking")
+    @app.post("/booking/{booking_id}/cancel", tags=["bookings"], summary="CancelBooking",
+              response_model=None, responses=responses(200, BookingBody, *WRITE_PROBLEMS, pending=True))
     async def cancel_booking(booking_id: UUID, user: Caller, idempotency_key: IdempotencyKey = None) -> dict:
         body = {"hostId": await host_of(booking_id), "bookingId": str(booking_id)}
         reply = await send("CancelBooking", user, body, command_id_for(str(user), idempotency_key))
         return {"booking": reply["booking"]}
 
     @app.post("/booking/{booking_id}/reschedule", tags=["bookings"],
-              summary="RescheduleBooking: move to another slot of the same host, atomically")
+              summary="RescheduleBooking: move to another slot of the same host, atomically",
+              response_model=None, responses=responses(200, BookingRescheduledBody, *WRITE_PROBLEMS, pending=True))
     async def reschedule_booking(booking_id: UUID, body: RescheduleRequest, user: Caller,
                                  idempotency_key: IdempotencyKey = None) -> dict:
         command = {"hostId": await host_of(booking_id), "bookingId": str(booking_id), **body.to_wire()}
@@ -202,14 +229,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {key: reply[key] for key in ("booking", "previousStartTime", "previousEndTime")}
 
     @app.get("/commands/{command_id}", tags=["commands"],
-             summary="The stored reply of a command the caller sent; 404 while unknown")
+             summary="The stored reply of a command the caller sent; 404 while unknown",
+             response_model=None, responses=responses(200, ReplyMessage, *READ_PROBLEMS))
     async def command_outcome(command_id: UUID, user: Caller) -> Response:
         stored = await queries.command_reply(engine, command_id, user)
         if stored is None:
             raise Problem(404, "COMMAND_NOT_FOUND", "No outcome stored for that command (yet).")
         return Response(stored, media_type="application/json")
 
-    @app.get("/health", tags=["operations"], summary="Broker and database connectivity")
+    @app.get("/health", tags=["operations"], summary="Broker and database connectivity",
+             response_model=None, responses={200: {"model": Health}, 503: {"model": Health, "description": "Degraded"}})
     async def health() -> JSONResponse:
         database = await queries.database_answers(engine)
         status = {"broker": requester.connected, "database": database}

@@ -2,17 +2,27 @@
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 
 import aio_pika
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from contracts.topology import DEAD_LETTER_QUEUE
 from services.booking.db.bootstrap import prepare_database
+from services.booking.outbox import backlog
 from services.logs import configure_logging
 from services.settings import Settings, get_settings
+from services.worker.balancer import Balancer
+from services.worker.broker_view import BrokerView
+from services.worker.metrics import DLQ_DEPTH, OUTBOX_BACKLOG, PARTITIONS_OWNED
+from services.worker.ops_server import OpsServer
 from services.worker.outbox_relay import OutboxRelay
-from services.worker.partitions import PartitionConsumer, start_partitions
+from services.worker.partitions import PartitionConsumer
 from services.worker.pipeline import Pipeline
 from services.worker.publishing import Publisher
 from services.worker.topology import declare_topology
@@ -25,13 +35,17 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.member_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.broker = RabbitBroker(settings.amqp_url, logger=None)
         self.engine = create_async_engine(
             settings.sqlalchemy_url, pool_size=settings.db_pool_size, pool_pre_ping=True
         )
+        self.broker_view = BrokerView(settings.rabbitmq_management_url, settings.amqp_url)
         self.connection: aio_pika.abc.AbstractRobustConnection | None = None
         self.consumers: list[PartitionConsumer] = []
-        self._relay: asyncio.Task | None = None
+        self.balancer: Balancer | None = None
+        self.ops = OpsServer(settings.metrics_port, self.health) if settings.metrics_port else None
+        self._tasks: list[asyncio.Task] = []
 
     async def prepare(self) -> None:
         await prepare_database(self.settings)
@@ -42,24 +56,70 @@ class Worker:
         self.connection = await aio_pika.connect_robust(self.settings.amqp_url)
         publisher = Publisher(await self.connection.channel(publisher_confirms=True))
         await publisher.open()
-        consuming = await self.connection.channel(publisher_confirms=False)
-        await consuming.set_qos(prefetch_count=self.settings.prefetch)
         pipeline = Pipeline(self.engine, publisher, self.settings)
-        self.consumers = await start_partitions(consuming, self.settings.partitions, pipeline)
-        relay = OutboxRelay(
-            self.engine, publisher, self.settings.outbox_relay_interval, self.settings.outbox_grace
+        self.consumers = [
+            PartitionConsumer(index, self.connection, pipeline, self.settings.prefetch, self.member_id)
+            for index in range(self.settings.partitions)
+        ]
+        self.balancer = Balancer(
+            self.member_id,
+            self.consumers,
+            self.engine,
+            self.broker_view,
+            interval=self.settings.balance_interval,
+            member_ttl=self.settings.member_ttl,
+            standby_delay=self.settings.standby_delay,
         )
-        self._relay = asyncio.create_task(relay.run_forever(), name="outbox-relay")
-        log.info("worker started", extra={"partitions": self.settings.partitions})
+        await self.balancer.start()
+        relay = OutboxRelay(self.engine, publisher, self.settings.outbox_relay_interval, self.settings.outbox_grace)
+        self._tasks = [
+            asyncio.create_task(self.balancer.run_forever(), name="balancer"),
+            asyncio.create_task(relay.run_forever(), name="outbox-relay"),
+            asyncio.create_task(self._observe(), name="gauges"),
+        ]
+        if self.ops is not None:
+            await self.ops.start()
+        log.info("worker started", extra={"member": self.member_id, "partitions": self.settings.partitions})
+
+    async def _observe(self) -> None:
+        """Keep the gauges that need a query fresh."""
+        while True:
+            try:
+                PARTITIONS_OWNED.set(len(self.balancer.owned))
+                OUTBOX_BACKLOG.set(await backlog(self.engine))
+                DLQ_DEPTH.set(await self.broker_view.queue_depth(DEAD_LETTER_QUEUE))
+            except Exception as error:
+                log.debug("gauges not refreshed", extra={"error": repr(error)})
+            await asyncio.sleep(self.settings.balance_interval)
+
+    async def health(self) -> dict:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            database = True
+        except Exception:
+            database = False
+        return {
+            "member": self.member_id,
+            "broker": self.connection is not None and not self.connection.is_closed,
+            "database": database,
+            "partitionsOwned": sorted(self.balancer.owned) if self.balancer else [],
+        }
 
     async def stop(self) -> None:
-        await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
-        if self._relay is not None:
-            self._relay.cancel()
+        """Graceful: stop taking deliveries, finish the ones being handled, close."""
+        for task in self._tasks:
+            task.cancel()
+        if self.balancer is not None:
+            await asyncio.gather(self.balancer.stop(), return_exceptions=True)
+        await asyncio.gather(*(consumer.release() for consumer in self.consumers))
+        if self.ops is not None:
+            await self.ops.stop()
         if self.connection is not None:
             await self.connection.close()
+        await self.broker_view.close()
         await self.engine.dispose()
-        log.info("worker stopped")
+        log.info("worker stopped", extra={"member": self.member_id})
 
 
 def create_app(settings: Settings | None = None) -> FastStream:

@@ -1,11 +1,17 @@
 """Consumers of the partition queues. Deliveries of one partition are handled one at
 a time in delivery order: the broker's callback only appends to an in-process
-buffer (no await, so arrival order is kept) and one task per partition drains it."""
+buffer (no await, so arrival order is kept) and one task per partition drains it.
+
+Each consumer has its own channel, so that a partition can be let go of on its own:
+closing the channel returns the deliveries not yet handled to the queue, ahead of
+newer ones, and the next consumer gets them in their order. (A basic.cancel alone
+would let the next consumer start while this one still holds deliveries.)"""
 
 import asyncio
 import logging
+import time
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from contracts.topology import partition_queue
 from services.worker.pipeline import Pipeline
@@ -14,50 +20,75 @@ log = logging.getLogger("booking.partitions")
 
 
 class PartitionConsumer:
-    def __init__(self, index: int, queue: AbstractQueue, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        index: int,
+        connection: AbstractRobustConnection,
+        pipeline: Pipeline,
+        prefetch: int,
+        tag_prefix: str,
+    ) -> None:
         self.index = index
-        self.queue = queue
+        self.connection = connection
         self.pipeline = pipeline
+        self.prefetch = prefetch
+        self.tag_prefix = tag_prefix
+        self.consumer_tag: str | None = None
+        self.subscribed_at = 0.0
+        self._generation = 0
+        self._channel: AbstractChannel | None = None
         self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._consumer_tag: str | None = None
         self._drainer: asyncio.Task | None = None
+        self._handling = asyncio.Lock()
 
-    async def start(self) -> None:
-        self._drainer = asyncio.create_task(self._drain(), name=f"partition-{self.index}")
-        self._consumer_tag = await self.queue.consume(self._arrived)
+    @property
+    def subscribed(self) -> bool:
+        return self.consumer_tag is not None
+
+    async def subscribe(self) -> None:
+        """Register as a consumer: active if first in line, standby otherwise."""
+        self._generation += 1
+        self._channel = await self.connection.channel(publisher_confirms=False)
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        queue = await self._channel.get_queue(partition_queue(self.index), ensure=False)
+        self._buffer = asyncio.Queue()
+        self._drainer = asyncio.create_task(self._drain(self._buffer), name=f"partition-{self.index}")
+        tag = f"{partition_tag_prefix(self.tag_prefix, self.index)}g{self._generation}"
+        self.consumer_tag = await queue.consume(self._arrived, consumer_tag=tag)
+        self.subscribed_at = time.monotonic()
 
     async def _arrived(self, message: AbstractIncomingMessage) -> None:
         self._buffer.put_nowait(message)
 
-    async def _drain(self) -> None:
+    async def _drain(self, buffer: asyncio.Queue) -> None:
         while True:
-            message = await self._buffer.get()
-            try:
-                await self.pipeline.run(message, self.index)
-            except Exception:
-                # Left unacknowledged: the broker redelivers it when the channel
-                # recovers, and the inbox keeps that safe.
-                log.exception("delivery not completed", extra={"partition": self.index})
-            finally:
-                self._buffer.task_done()
+            message = await buffer.get()
+            async with self._handling:
+                try:
+                    await self.pipeline.run(message, self.index)
+                except Exception:
+                    # Left unacknowledged: the broker redelivers it, and the inbox
+                    # keeps that safe.
+                    log.exception("delivery not completed", extra={"partition": self.index})
 
-    async def stop(self) -> None:
-        """Stop taking deliveries, finish those already received, then stop."""
-        if self._consumer_tag is not None and not self.queue.channel.is_closed:
-            await self.queue.cancel(self._consumer_tag)
-        self._consumer_tag = None
-        await self._buffer.join()
-        if self._drainer is not None:
-            self._drainer.cancel()
+    async def release(self) -> None:
+        """Let the partition go: finish the delivery being handled, then close the
+        channel so the broker returns the rest to the queue for the next consumer."""
+        self.consumer_tag = None
+        async with self._handling:
+            if self._drainer is not None:
+                self._drainer.cancel()
+                self._drainer = None
+            if self._channel is not None and not self._channel.is_closed:
+                await self._channel.close()
+            self._channel = None
+
+    async def resubscribe(self) -> None:
+        """Go to the back of the line: another consumer, if any, becomes active."""
+        await self.release()
+        await self.subscribe()
 
 
-async def start_partitions(
-    channel: AbstractChannel, partitions: int, pipeline: Pipeline
-) -> list[PartitionConsumer]:
-    consumers = []
-    for index in range(partitions):
-        queue = await channel.get_queue(partition_queue(index), ensure=False)
-        consumer = PartitionConsumer(index, queue, pipeline)
-        await consumer.start()
-        consumers.append(consumer)
-    return consumers
+def partition_tag_prefix(member_id: str, index: int) -> str:
+    """Consumer tags say which member consumes which partition, for the balancer."""
+    return f"{member_id}.p{index}."

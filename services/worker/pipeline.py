@@ -4,6 +4,7 @@ publish the outcome, and only then acknowledge."""
 import asyncio
 import logging
 import random
+import time
 from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -16,6 +17,7 @@ from services.booking.failures import is_transient
 from services.booking.outbox import clear_outbox
 from services.booking.processing import CommandService, Outcome, encode
 from services.settings import Settings
+from services.worker.metrics import COMMANDS, DEAD_LETTERED, HANDLING_SECONDS, REDELIVERIES
 from services.worker.publishing import Publisher
 
 log = logging.getLogger("booking.worker")
@@ -29,6 +31,9 @@ class Pipeline:
         self.settings = settings
 
     async def run(self, message: AbstractIncomingMessage, partition: int) -> None:
+        started = time.perf_counter()
+        if message.redelivered:
+            REDELIVERIES.inc()
         incoming = read_command(message.body)
         if isinstance(incoming, Malformed):
             await self._dead_letter_malformed(message, incoming, partition)
@@ -46,7 +51,10 @@ class Pipeline:
         if outcome.pending:
             await clear_outbox(self.engine, [outcome.command_id])
         await self._ack(message)
-        log.info("handled", extra={**context, "outcome": outcome.routing_key or "COMMAND_ID_REUSED"})
+        result = outcome.routing_key or "command.reused"
+        COMMANDS.labels(incoming.type, result).inc()
+        HANDLING_SECONDS.labels(incoming.type).observe(time.perf_counter() - started)
+        log.info("handled", extra={**context, "outcome": result, "redelivered": message.redelivered})
 
     async def _handle(
         self, message: AbstractIncomingMessage, incoming: Incoming, context: dict
@@ -82,6 +90,7 @@ class Pipeline:
                         },
                     )
                     await self._ack(message)
+                    DEAD_LETTERED.labels("HANDLER_FAILED").inc()
                     log.error("dead-lettered after failing", extra={**context, "attempts": attempt})
                     return None
                 await asyncio.sleep(self._backoff(attempt))
@@ -103,6 +112,7 @@ class Pipeline:
         outcome = Outcome(malformed.command_id, encode(reply), ROUTING_KEYS[reply.type], pending=False)
         await self.publisher.publish(outcome, message.reply_to, message.correlation_id)
         await self._ack(message)
+        DEAD_LETTERED.labels("MALFORMED_MESSAGE").inc()
         log.warning(
             "malformed message dead-lettered",
             extra={"partition": partition, "detail": malformed.detail, "commandId": str(malformed.command_id)},

@@ -37,12 +37,19 @@ class CommandClient:
             waiter.set_result(body)
 
     async def publish_raw(
-        self, body: bytes, routing_key: str, correlation_id: str | None = None, reply: bool = True
+        self,
+        body: bytes,
+        routing_key: str,
+        correlation_id: str | None = None,
+        reply: bool = True,
+        to_queue: bool = False,
     ) -> asyncio.Future:
+        """`to_queue` sends straight to the queue named by `routing_key`, around the hash."""
         correlation_id = correlation_id or str(uuid.uuid4())
         waiter = asyncio.get_running_loop().create_future()
         self._waiters[correlation_id] = waiter
-        await self.exchange.publish(
+        exchange = self.channel.default_exchange if to_queue else self.exchange
+        await exchange.publish(
             aio_pika.Message(
                 body,
                 content_type="application/json",

@@ -60,7 +60,8 @@ class ServiceProcess:
 
 
 def worker_process(env: dict[str, str], log_path: Path) -> ServiceProcess:
-    env = {**env, "PYTHONUNBUFFERED": "1"}
+    # several workers run side by side in tests: no fixed metrics port unless asked
+    env = {"BOOKING_METRICS_PORT": "0", **env, "PYTHONUNBUFFERED": "1"}
     return ServiceProcess("services.worker", env, log_path, '"worker started"')
 
 

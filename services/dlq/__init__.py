@@ -1,0 +1,1 @@
+"""The dead-letter tool: list, inspect, replay and purge `booking.commands.dlq`."""
