@@ -3,6 +3,7 @@ What fails here is a malformed message (contract section 5): dead-lettered, neve
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -35,21 +36,22 @@ def fingerprint(data: object) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
+_CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
 def _command_id(data: dict) -> UUID | None:
     raw = data.get("commandId")
-    if not isinstance(raw, str):
+    if not isinstance(raw, str) or not _CANONICAL_UUID.match(raw):
         return None
-    try:
-        return UUID(raw)
-    except ValueError:
-        return None
+    return UUID(raw)
 
 
 def read_command(body: bytes) -> Incoming | Malformed:
     if len(body) > MAX_BODY_BYTES:
         return Malformed(f"body is {len(body)} bytes, more than the {MAX_BODY_BYTES} allowed")
     try:
-        data = json.loads(body, parse_constant=_refuse_constant)
+        # UTF-8 only: json.loads would guess UTF-16/32 from raw bytes
+        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         return Malformed("body is not JSON (UTF-8)")
     if not isinstance(data, dict):
@@ -61,4 +63,7 @@ def read_command(body: bytes) -> Incoming | Malformed:
         return Malformed(f"unknown command type '{shown}'", command_id)
     if command_id is None:
         return Malformed("commandId is missing or not a UUID")
-    return Incoming(kind, command_id, data, fingerprint(data))
+    try:
+        return Incoming(kind, command_id, data, fingerprint(data))
+    except RecursionError:
+        return Malformed("body nests too deeply")

@@ -8,9 +8,8 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 )
-WIRE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def parse_rfc3339(value: object) -> datetime:
@@ -28,10 +27,9 @@ def parse_rfc3339(value: object) -> datetime:
             "timestamp_format", "timestamp must be RFC 3339, like 2025-01-01T10:00:00Z"
         )
     try:
-        parsed = datetime.fromisoformat(value.upper())
-    except ValueError:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise PydanticCustomError("timestamp_format", "timestamp is not a real date and time") from None
-    return parsed.astimezone(UTC)
 
 
 def _whole_minute(value: object) -> datetime:
@@ -42,7 +40,9 @@ def _whole_minute(value: object) -> datetime:
 
 
 def format_utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime(WIRE_FORMAT)
+    # not strftime: %Y drops leading zeros of years before 1000 on some platforms
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
 
 
 _json_schema = WithJsonSchema(
