@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install services migrate run test test-unit schema lint bench bench-http clean
+.PHONY: install services migrate run test test-unit schema lint bench clean
 
 install: $(STAMP)
 
@@ -39,3 +39,6 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+bench: install services
+	$(BIN)/python -m benchmarks.run

@@ -24,3 +24,6 @@ def partition_key(command: dict) -> str:
     if command.get("type") == "RegisterUser":
         return str(command["email"]).lower()
     return str(command["hostId"])
+
+# Header the dead-letter tool sets on a message it replays to booking.commands.
+REPLAYED_AT_HEADER = "x-booking-replayed-at"

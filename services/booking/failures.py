@@ -7,7 +7,6 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.booking.db.repository import ConstraintViolated
-from services.booking.processing import ConcurrentDuplicate
 
 # serialization failure, deadlock, admin shutdown / crash shutdown / cannot connect now,
 # too many connections, and every connection exception (class 08)
@@ -23,7 +22,7 @@ def _sqlstate(error: BaseException) -> str | None:
 
 
 def is_transient(error: BaseException) -> bool:
-    if isinstance(error, ConcurrentDuplicate | ConstraintViolated):
+    if isinstance(error, ConstraintViolated):
         return True  # handling again re-reads the state another writer left
     if isinstance(error, OSError | ConnectionError | asyncio.TimeoutError | TimeoutError):
         return True

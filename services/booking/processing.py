@@ -1,21 +1,32 @@
-"""Handling one command as one unit of work: inbox check, validation, the handler's
-decision and writes, the stored outcome and its outbox row, all in one transaction."""
+"""Handling commands as one unit of work: the inbox check, validation, each handler's
+decision and writes, the stored outcomes and their outbox rows, in one transaction.
+Several consecutive commands can share the transaction; they are handled in order,
+each seeing the writes of the ones before it."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+import asyncpg
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.commands import COMMAND_TYPES
 from contracts.envelope import Incoming
 from contracts.reasons import Reason
 from contracts.replies import REJECTION_FOR, ROUTING_KEYS, Reply
 from contracts.wire import field_errors
-from services.booking.db.repository import UNIQUE_VIOLATION, Repository, sqlstate
+from services.booking.db.repository import NewOutcome, Repository, StoredOutcome
 from services.booking.handlers import HANDLERS, HandlerContext
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A command as it arrived, with where its reply goes."""
+
+    incoming: Incoming
+    reply_to: str | None = None
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +41,6 @@ class Outcome:
     pending: bool
 
 
-class ConcurrentDuplicate(Exception):
-    """Another consumer stored an outcome for this command id first; handling again
-    finds it and answers with it."""
-
-
 def encode(reply: Reply) -> bytes:
     return reply.model_dump_json(by_alias=True).encode()
 
@@ -46,58 +52,54 @@ def _actor(data: dict) -> UUID | None:
         return None
 
 
-def _validation_rejection(incoming: Incoming, error: ValidationError, now: datetime) -> Reply:
-    return REJECTION_FOR[incoming.type](
-        commandId=incoming.command_id,
-        occurredAt=now,
-        reason=Reason.VALIDATION_FAILED,
-        detail="The command has fields that are missing or invalid.",
-        errors=field_errors(error),
-    )
-
-
 class CommandService:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
 
-    async def handle(
-        self, incoming: Incoming, *, reply_to: str | None = None, correlation_id: str | None = None
-    ) -> Outcome:
+    async def handle(self, requests: Sequence[Request]) -> list[Outcome]:
+        """The outcome of each request, in order, committed together. Raises (and
+        commits nothing) when any of them fails."""
         now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
             repo = Repository(conn)
-            stored = await repo.stored_outcome(incoming.command_id)
-            if stored is not None:
-                return self._answer_again(incoming, stored, now)
-            try:
-                command = COMMAND_TYPES[incoming.type].model_validate(incoming.data)
-            except ValidationError as error:
-                reply = _validation_rejection(incoming, error, now)
-            else:
-                reply = await HANDLERS[incoming.type](command, HandlerContext(repo, now))
-            body = encode(reply)
-            try:
-                await repo.store_outcome(
-                    command_id=incoming.command_id,
-                    command_type=incoming.type,
-                    fingerprint=incoming.fingerprint,
-                    actor_id=_actor(incoming.data),
-                    reply_type=reply.type,
-                    reply=body,
-                    reply_to=reply_to,
-                    correlation_id=correlation_id,
+            known = await repo.stored_outcomes([r.incoming.command_id for r in requests])
+            outcomes, new = [], []
+            for request in requests:
+                incoming = request.incoming
+                if incoming.command_id in known:
+                    outcomes.append(self._answer_again(incoming, known[incoming.command_id], now))
+                    continue
+                reply = await self._decide(incoming, repo, now)
+                body = encode(reply)
+                new.append(
+                    NewOutcome(
+                        incoming.command_id, incoming.type, incoming.fingerprint, _actor(incoming.data),
+                        reply.type, body, request.reply_to, request.correlation_id,
+                    )
                 )
-            except IntegrityError as error:
-                if sqlstate(error) == UNIQUE_VIOLATION:
-                    raise ConcurrentDuplicate(str(incoming.command_id)) from error
-                raise
-        return Outcome(incoming.command_id, body, ROUTING_KEYS[reply.type], pending=True)
+                known[incoming.command_id] = StoredOutcome(incoming.fingerprint, reply.type, body)
+                outcomes.append(Outcome(incoming.command_id, body, ROUTING_KEYS[reply.type], pending=True))
+            await repo.store_outcomes(new)
+        return outcomes
 
     @staticmethod
-    def _answer_again(incoming: Incoming, stored: tuple[bytes, str, bytes], now: datetime) -> Outcome:
-        stored_fingerprint, reply_type, reply = stored
-        if stored_fingerprint == incoming.fingerprint:
-            return Outcome(incoming.command_id, reply, ROUTING_KEYS[reply_type], pending=False)
+    async def _decide(incoming: Incoming, repo: Repository, now: datetime) -> Reply:
+        try:
+            command = COMMAND_TYPES[incoming.type].model_validate(incoming.data)
+        except ValidationError as error:
+            return REJECTION_FOR[incoming.type](
+                commandId=incoming.command_id,
+                occurredAt=now,
+                reason=Reason.VALIDATION_FAILED,
+                detail="The command has fields that are missing or invalid.",
+                errors=field_errors(error),
+            )
+        return await HANDLERS[incoming.type](command, HandlerContext(repo, now))
+
+    @staticmethod
+    def _answer_again(incoming: Incoming, stored: StoredOutcome, now: datetime) -> Outcome:
+        if stored.fingerprint == incoming.fingerprint:
+            return Outcome(incoming.command_id, stored.reply, ROUTING_KEYS[stored.reply_type], pending=False)
         reused = REJECTION_FOR[incoming.type](
             commandId=incoming.command_id,
             occurredAt=now,

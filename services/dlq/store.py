@@ -16,13 +16,12 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import DeliveryError
 
-from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, partition_key
+from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, REPLAYED_AT_HEADER, partition_key
 
 # Written by the worker when it dead-letters a message (services.worker.publishing).
 BOOKING_HEADER_PREFIX = "x-booking-"
 # Written by the broker when it dead-letters or redelivers from a quorum queue.
 BROKER_HEADER_PREFIXES = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
-REPLAYED_AT_HEADER = "x-booking-replayed-at"
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ import secrets
 import socket
 
 import aio_pika
+import asyncpg
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts.topology import DEAD_LETTER_QUEUE
 from services.booking.db.bootstrap import prepare_database
@@ -37,9 +36,7 @@ class Worker:
         self.settings = settings
         self.member_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.broker = RabbitBroker(settings.amqp_url, logger=None)
-        self.engine = create_async_engine(
-            settings.sqlalchemy_url, pool_size=settings.db_pool_size, pool_pre_ping=True
-        )
+        self.pool: asyncpg.Pool | None = None
         self.broker_view = BrokerView(settings.rabbitmq_management_url, settings.amqp_url)
         self.connection: aio_pika.abc.AbstractRobustConnection | None = None
         self.consumers: list[PartitionConsumer] = []
@@ -49,6 +46,9 @@ class Worker:
 
     async def prepare(self) -> None:
         await prepare_database(self.settings)
+        self.pool = await asyncpg.create_pool(
+            self.settings.database_url, min_size=2, max_size=self.settings.db_pool_size
+        )
 
     async def start(self) -> None:
         """Runs once FastStream has connected the broker."""
@@ -56,22 +56,24 @@ class Worker:
         self.connection = await aio_pika.connect_robust(self.settings.amqp_url)
         publisher = Publisher(await self.connection.channel(publisher_confirms=True))
         await publisher.open()
-        pipeline = Pipeline(self.engine, publisher, self.settings)
+        pipeline = Pipeline(self.pool, publisher, self.settings)
         self.consumers = [
-            PartitionConsumer(index, self.connection, pipeline, self.settings.prefetch, self.member_id)
+            PartitionConsumer(
+                index, self.connection, pipeline, self.settings.prefetch, self.member_id, self.settings.max_group
+            )
             for index in range(self.settings.partitions)
         ]
         self.balancer = Balancer(
             self.member_id,
             self.consumers,
-            self.engine,
+            self.pool,
             self.broker_view,
             interval=self.settings.balance_interval,
             member_ttl=self.settings.member_ttl,
             standby_delay=self.settings.standby_delay,
         )
         await self.balancer.start()
-        relay = OutboxRelay(self.engine, publisher, self.settings.outbox_relay_interval, self.settings.outbox_grace)
+        relay = OutboxRelay(self.pool, publisher, self.settings.outbox_relay_interval, self.settings.outbox_grace)
         self._tasks = [
             asyncio.create_task(self.balancer.run_forever(), name="balancer"),
             asyncio.create_task(relay.run_forever(), name="outbox-relay"),
@@ -86,7 +88,7 @@ class Worker:
         while True:
             try:
                 PARTITIONS_OWNED.set(len(self.balancer.owned))
-                OUTBOX_BACKLOG.set(await backlog(self.engine))
+                OUTBOX_BACKLOG.set(await backlog(self.pool))
                 DLQ_DEPTH.set(await self.broker_view.queue_depth(DEAD_LETTER_QUEUE))
             except Exception as error:
                 log.debug("gauges not refreshed", extra={"error": repr(error)})
@@ -94,9 +96,7 @@ class Worker:
 
     async def health(self) -> dict:
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            database = True
+            database = await self.pool.fetchval("SELECT true", timeout=2)
         except Exception:
             database = False
         return {
@@ -118,7 +118,8 @@ class Worker:
         if self.connection is not None:
             await self.connection.close()
         await self.broker_view.close()
-        await self.engine.dispose()
+        if self.pool is not None:
+            await self.pool.close()
         log.info("worker stopped", extra={"member": self.member_id})
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
 
 from services.worker.broker_view import BrokerView, ConsumerState
 from services.worker.membership import Membership, heartbeat, leave
@@ -33,7 +33,7 @@ class Balancer:
         self,
         member_id: str,
         consumers: list[PartitionConsumer],
-        engine: AsyncEngine,
+        pool: asyncpg.Pool,
         broker_view: BrokerView,
         *,
         interval: float,
@@ -42,7 +42,7 @@ class Balancer:
     ) -> None:
         self.me = member_id
         self.consumers = consumers
-        self.engine = engine
+        self.pool = pool
         self.broker_view = broker_view
         self.interval = interval
         self.member_ttl = member_ttl
@@ -52,7 +52,7 @@ class Balancer:
 
     async def start(self) -> None:
         """Register on the home share at once, on the rest after `standby_delay`."""
-        self.membership = await heartbeat(self.engine, self.me, self.member_ttl)
+        self.membership = await heartbeat(self.pool, self.me, self.member_ttl)
         home = self.membership.home_partitions(len(self.consumers))
         for consumer in self.consumers:
             if consumer.index in home:
@@ -72,13 +72,17 @@ class Balancer:
             await asyncio.sleep(self.interval)
 
     async def rebalance(self) -> None:
-        self.membership = await heartbeat(self.engine, self.me, self.member_ttl)
+        self.membership = await heartbeat(self.pool, self.me, self.member_ttl)
         state = await self.broker_view.consumers()
         home = self.membership.home_partitions(len(self.consumers))
         self.owned = frozenset(c.index for c in self.consumers if c.consumer_tag in state.active)
         settled = time.monotonic() - MANAGEMENT_LAG
         for consumer in self.consumers:
-            if consumer.subscribed and consumer.subscribed_at < settled and consumer.consumer_tag not in state.registered:
+            if not consumer.subscribed:
+                # a registration that failed part-way (the connection was still coming back)
+                log.warning("consumer not registered; registering again", extra={"partition": consumer.index})
+                await consumer.resubscribe()
+            elif consumer.subscribed_at < settled and consumer.consumer_tag not in state.registered:
                 log.warning("consumer lost by the broker; registering again", extra={"partition": consumer.index})
                 await consumer.resubscribe()
             elif self._should_hand_back(consumer, home, state):
@@ -93,4 +97,4 @@ class Balancer:
         return state.has_consumer(partition_tag_prefix(home_member, consumer.index))
 
     async def stop(self) -> None:
-        await leave(self.engine, self.me)
+        await leave(self.pool, self.me)

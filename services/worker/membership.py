@@ -3,8 +3,7 @@ partitions are this process's own share of them."""
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,32 +24,24 @@ class Membership:
 
 
 
-async def heartbeat(engine: AsyncEngine, me: str, ttl_seconds: float) -> Membership:
+async def heartbeat(pool: asyncpg.Pool, me: str, ttl_seconds: float) -> Membership:
     """Record that `me` is alive and read who else is."""
-    async with engine.begin() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
-            text(
-                "INSERT INTO worker_members (member_id) VALUES (:me)"
-                " ON CONFLICT (member_id) DO UPDATE SET heartbeat_at = now()"
-            ),
-            {"me": me},
+            "INSERT INTO worker_members (member_id) VALUES ($1)"
+            " ON CONFLICT (member_id) DO UPDATE SET heartbeat_at = now()",
+            me,
         )
-        rows = await conn.execute(
-            text(
-                "SELECT member_id FROM worker_members"
-                " WHERE heartbeat_at > now() - make_interval(secs => :ttl)"
-                " ORDER BY started_at, member_id"
-            ),
-            {"ttl": ttl_seconds},
+        rows = await conn.fetch(
+            "SELECT member_id FROM worker_members WHERE heartbeat_at > now() - make_interval(secs => $1)"
+            " ORDER BY started_at, member_id",
+            ttl_seconds,
         )
-        members = tuple(r.member_id for r in rows)
         await conn.execute(
-            text("DELETE FROM worker_members WHERE heartbeat_at < now() - make_interval(secs => :ttl * 10)"),
-            {"ttl": ttl_seconds},
+            "DELETE FROM worker_members WHERE heartbeat_at < now() - make_interval(secs => $1 * 10)", ttl_seconds
         )
-    return Membership(me, members)
+    return Membership(me, tuple(r[0] for r in rows))
 
 
-async def leave(engine: AsyncEngine, me: str) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text("DELETE FROM worker_members WHERE member_id = :me"), {"me": me})
+async def leave(pool: asyncpg.Pool, me: str) -> None:
+    await pool.execute("DELETE FROM worker_members WHERE member_id = $1", me)

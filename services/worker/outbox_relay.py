@@ -3,10 +3,10 @@
 import asyncio
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
 
 from contracts.replies import ROUTING_KEYS
-from services.booking.outbox import claim_stale, delete_claimed
+from services.booking.outbox import claim_stale
 from services.booking.processing import Outcome
 from services.worker.publishing import Publisher
 
@@ -15,15 +15,15 @@ BATCH = 500
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, publisher: Publisher, interval: float, grace: float) -> None:
-        self.engine = engine
+    def __init__(self, pool: asyncpg.Pool, publisher: Publisher, interval: float, grace: float) -> None:
+        self.pool = pool
         self.publisher = publisher
         self.interval = interval
         self.grace = grace
 
     async def sweep(self) -> int:
         """Publish one batch of stale replies; returns how many went out."""
-        async with self.engine.begin() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
             pending = await claim_stale(conn, self.grace, BATCH)
             if not pending:
                 return 0
@@ -37,7 +37,9 @@ class OutboxRelay:
                     for p in pending
                 )
             )
-            await delete_claimed(conn, [p.command_id for p in pending])
+            await conn.execute(
+                "DELETE FROM outbox WHERE command_id = ANY($1::uuid[])", [p.command_id for p in pending]
+            )
         log.info("outbox relay re-sent replies", extra={"count": len(pending)})
         return len(pending)
 

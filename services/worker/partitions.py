@@ -27,11 +27,13 @@ class PartitionConsumer:
         pipeline: Pipeline,
         prefetch: int,
         tag_prefix: str,
+        max_group: int = 1,
     ) -> None:
         self.index = index
         self.connection = connection
         self.pipeline = pipeline
         self.prefetch = prefetch
+        self.max_group = max_group
         self.tag_prefix = tag_prefix
         self.consumer_tag: str | None = None
         self.subscribed_at = 0.0
@@ -61,15 +63,19 @@ class PartitionConsumer:
         self._buffer.put_nowait(message)
 
     async def _drain(self, buffer: asyncio.Queue) -> None:
+        """Handle what has arrived, in order: everything waiting (up to max_group)
+        goes into one transaction, so groups form by themselves under load."""
         while True:
-            message = await buffer.get()
+            group = [await buffer.get()]
+            while len(group) < self.max_group and not buffer.empty():
+                group.append(buffer.get_nowait())
             async with self._handling:
                 try:
-                    await self.pipeline.run(message, self.index)
+                    await self.pipeline.run(group, self.index)
                 except Exception:
-                    # Left unacknowledged: the broker redelivers it, and the inbox
+                    # Left unacknowledged: the broker redelivers them, and the inbox
                     # keeps that safe.
-                    log.exception("delivery not completed", extra={"partition": self.index})
+                    log.exception("deliveries not completed", extra={"partition": self.index})
 
     async def release(self) -> None:
         """Let the partition go: finish the delivery being handled, then close the

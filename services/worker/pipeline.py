@@ -1,21 +1,24 @@
-"""What happens to one delivery: read it, handle it (retrying what is transient),
-publish the outcome, and only then acknowledge."""
+"""What happens to the deliveries of one partition: read them, handle them in one
+transaction (retrying what is transient), publish the outcomes, and only then
+acknowledge. Consecutive deliveries are handled together; when a group fails, each
+of its commands is handled again on its own, in order."""
 
 import asyncio
 import logging
 import random
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import ChannelInvalidStateError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.envelope import Incoming, Malformed, read_command
+from contracts.envelope import Malformed, read_command
 from contracts.replies import ROUTING_KEYS, CommandRejected
 from services.booking.failures import is_transient
 from services.booking.outbox import clear_outbox
-from services.booking.processing import CommandService, Outcome, encode
+from services.booking.processing import CommandService, Outcome, Request, encode
 from services.settings import Settings
 from services.worker.metrics import COMMANDS, DEAD_LETTERED, HANDLING_SECONDS, REDELIVERIES
 from services.worker.publishing import Publisher
@@ -23,81 +26,122 @@ from services.worker.publishing import Publisher
 log = logging.getLogger("booking.worker")
 
 
+class Delivery:
+    """A delivery read as a command, with its log context."""
+
+    __slots__ = ("message", "request", "context")
+
+    def __init__(self, message: AbstractIncomingMessage, request: Request, partition: int) -> None:
+        self.message = message
+        self.request = request
+        self.context = {
+            "commandId": str(request.incoming.command_id),
+            "type": request.incoming.type,
+            "hostId": request.incoming.data.get("hostId"),
+            "partition": partition,
+        }
+
+
 class Pipeline:
-    def __init__(self, engine: AsyncEngine, publisher: Publisher, settings: Settings) -> None:
-        self.engine = engine
-        self.service = CommandService(engine)
+    def __init__(self, pool: asyncpg.Pool, publisher: Publisher, settings: Settings) -> None:
+        self.pool = pool
+        self.service = CommandService(pool)
         self.publisher = publisher
         self.settings = settings
 
-    async def run(self, message: AbstractIncomingMessage, partition: int) -> None:
+    async def run(self, messages: Sequence[AbstractIncomingMessage], partition: int) -> None:
         started = time.perf_counter()
-        if message.redelivered:
-            REDELIVERIES.inc()
-        incoming = read_command(message.body)
-        if isinstance(incoming, Malformed):
-            await self._dead_letter_malformed(message, incoming, partition)
-            return
-        context = {
-            "commandId": str(incoming.command_id),
-            "type": incoming.type,
-            "hostId": incoming.data.get("hostId"),
-            "partition": partition,
-        }
-        outcome = await self._handle(message, incoming, context)
-        if outcome is None:
-            return
-        await self.publisher.publish(outcome, message.reply_to, message.correlation_id)
-        if outcome.pending:
-            await clear_outbox(self.engine, [outcome.command_id])
-        await self._ack(message)
-        result = outcome.routing_key or "command.reused"
-        COMMANDS.labels(incoming.type, result).inc()
-        HANDLING_SECONDS.labels(incoming.type).observe(time.perf_counter() - started)
-        log.info("handled", extra={**context, "outcome": result, "redelivered": message.redelivered})
+        deliveries = []
+        for message in messages:
+            if message.redelivered:
+                REDELIVERIES.inc()
+            incoming = read_command(message.body)
+            if isinstance(incoming, Malformed):
+                await self._guarded([message], self._dead_letter_malformed(message, incoming, partition))
+            else:
+                request = Request(incoming, message.reply_to, message.correlation_id)
+                deliveries.append(Delivery(message, request, partition))
+        if deliveries:
+            await self._guarded([d.message for d in deliveries], self._complete(deliveries, started))
 
-    async def _handle(
-        self, message: AbstractIncomingMessage, incoming: Incoming, context: dict
-    ) -> Outcome | None:
+    async def _complete(self, deliveries: list[Delivery], started: float) -> None:
+        try:
+            outcomes = await self.service.handle([d.request for d in deliveries])
+        except Exception as error:
+            if len(deliveries) == 1:
+                outcomes = [await self._handle_alone(deliveries[0], error)]
+            else:
+                log.info("group failed; handling its commands one by one", extra={"error": repr(error)})
+                outcomes = [await self._handle_alone(d) for d in deliveries]
+        done = [(d, o) for d, o in zip(deliveries, outcomes, strict=True) if o is not None]
+        await asyncio.gather(
+            *(self.publisher.publish(o, d.message.reply_to, d.message.correlation_id) for d, o in done)
+        )
+        pending = [o.command_id for _, o in done if o.pending]
+        if pending:
+            try:
+                await clear_outbox(self.pool, pending)
+            except Exception as error:
+                # The replies are out; the outbox relay sends them again (the same
+                # bytes) and deletes the rows. Failing here would leave them unacknowledged.
+                log.warning("outbox rows left to the relay", extra={"count": len(pending), "error": repr(error)})
+        elapsed = time.perf_counter() - started
+        for delivery, outcome in done:
+            await self._ack(delivery.message)
+            result = outcome.routing_key or "command.reused"
+            COMMANDS.labels(delivery.request.incoming.type, result).inc()
+            HANDLING_SECONDS.labels(delivery.request.incoming.type).observe(elapsed)
+            log.info(
+                "handled",
+                extra={**delivery.context, "outcome": result, "redelivered": delivery.message.redelivered,
+                       "group": len(deliveries)},
+            )
+
+    async def _handle_alone(self, delivery: Delivery, failure: Exception | None = None) -> Outcome | None:
         """Retry transient failures for as long as the delivery is ours; give up on
-        any other failure after `max_attempts`, dead-lettering the message."""
+        any other failure after `max_attempts`, dead-lettering the message. None
+        when the delivery is no longer ours to answer."""
         attempt, first_failure = 0, None
         while True:
+            if failure is None:
+                try:
+                    return (await self.service.handle([delivery.request]))[0]
+                except Exception as error:
+                    failure = error
             attempt += 1
-            try:
-                return await self.service.handle(
-                    incoming, reply_to=message.reply_to, correlation_id=message.correlation_id
-                )
-            except Exception as error:
-                first_failure = first_failure or datetime.now(UTC).isoformat()
-                transient = is_transient(error)
-                log.warning(
-                    "handling failed",
-                    extra={**context, "attempt": attempt, "transient": transient, "error": repr(error)},
-                )
-                if message.channel.is_closed:
-                    return None  # the broker redelivers it; the inbox answers any duplicate
-                if not transient and attempt >= self.settings.max_attempts:
-                    await self.publisher.dead_letter(
-                        message,
-                        {
-                            "reason": "HANDLER_FAILED",
-                            "error-class": type(error).__qualname__,
-                            "error-message": str(error)[:1000],
-                            "attempts": attempt,
-                            "first-failure": first_failure,
-                            "partition": context["partition"],
-                        },
-                    )
-                    await self._ack(message)
-                    DEAD_LETTERED.labels("HANDLER_FAILED").inc()
-                    log.error("dead-lettered after failing", extra={**context, "attempts": attempt})
-                    return None
-                await asyncio.sleep(self._backoff(attempt))
+            first_failure = first_failure or datetime.now(UTC).isoformat()
+            transient = is_transient(failure)
+            log.warning(
+                "handling failed",
+                extra={**delivery.context, "attempt": attempt, "transient": transient, "error": repr(failure)},
+            )
+            if delivery.message.channel.is_closed:
+                return None  # the broker redelivers it; the inbox answers any duplicate
+            if not transient and attempt >= self.settings.max_attempts:
+                await self._dead_letter_failed(delivery, failure, attempt, first_failure)
+                return None
+            failure = None
+            await asyncio.sleep(self._backoff(attempt))
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
+
+    async def _dead_letter_failed(self, delivery: Delivery, error: Exception, attempts: int, first: str) -> None:
+        await self.publisher.dead_letter(
+            delivery.message,
+            {
+                "reason": "HANDLER_FAILED",
+                "error-class": type(error).__qualname__,
+                "error-message": str(error)[:1000],
+                "attempts": attempts,
+                "first-failure": first,
+                "partition": delivery.context["partition"],
+            },
+        )
+        await self._ack(delivery.message)
+        DEAD_LETTERED.labels("HANDLER_FAILED").inc()
+        log.error("dead-lettered after failing", extra={**delivery.context, "attempts": attempts})
 
     async def _dead_letter_malformed(
         self, message: AbstractIncomingMessage, malformed: Malformed, partition: int
@@ -106,9 +150,7 @@ class Pipeline:
             message,
             {"reason": "MALFORMED_MESSAGE", "detail": malformed.detail, "attempts": 1, "partition": partition},
         )
-        reply = CommandRejected(
-            commandId=malformed.command_id, occurredAt=datetime.now(UTC), detail=malformed.detail
-        )
+        reply = CommandRejected(commandId=malformed.command_id, occurredAt=datetime.now(UTC), detail=malformed.detail)
         outcome = Outcome(malformed.command_id, encode(reply), ROUTING_KEYS[reply.type], pending=False)
         await self.publisher.publish(outcome, message.reply_to, message.correlation_id)
         await self._ack(message)
@@ -117,6 +159,25 @@ class Pipeline:
             "malformed message dead-lettered",
             extra={"partition": partition, "detail": malformed.detail, "commandId": str(malformed.command_id)},
         )
+
+    async def _guarded(self, messages: list[AbstractIncomingMessage], work) -> None:
+        """Run `work`; if it fails (say, a reply could not be published), give the
+        deliveries back after a pause: on a channel still open they would otherwise
+        stay unacknowledged for good and stop the partition. Their redelivery is
+        answered from the inbox (or the outbox relay has sent the replies meanwhile)."""
+        try:
+            await work
+        except Exception:
+            log.exception("deliveries not completed", extra={"count": len(messages)})
+            await asyncio.sleep(self.settings.retry_max_delay)
+            for message in messages:
+                if message.processed or message.channel.is_closed:
+                    continue  # answered already, or the broker redelivers it anyway
+                try:
+                    await message.nack(requeue=True)
+                except Exception as error:
+                    log.warning("delivery not given back", extra={"messageId": message.message_id,
+                                                                  "error": repr(error)})
 
     @staticmethod
     async def _ack(message: AbstractIncomingMessage) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 
-from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE
+from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE, REPLAYED_AT_HEADER
 from services.booking.processing import Outcome
 
 JSON = "application/json"
@@ -41,10 +41,17 @@ class Publisher:
         await asyncio.gather(*sends)
 
     async def dead_letter(self, message: AbstractIncomingMessage, why: dict[str, object]) -> None:
-        """Copy a delivery to the dead-letter exchange with headers that say why."""
+        """Copy a delivery to the dead-letter exchange with headers that say why.
+        The sender's own x-booking-* (but the replay tool's mark) and the broker's
+        bookkeeping headers are not kept, so what the headers say is the worker's word."""
         now = datetime.now(UTC).isoformat()
-        headers = dict(message.headers or {})
-        headers.setdefault("x-booking-first-failure", now)
+        headers = {
+            key: value
+            for key, value in (message.headers or {}).items()
+            if key == REPLAYED_AT_HEADER
+            or not key.startswith(("x-booking-", "x-death", "x-first-death", "x-last-death", "x-delivery-count"))
+        }
+        headers["x-booking-first-failure"] = now
         headers.update({f"x-booking-{key}": value for key, value in why.items()})
         headers["x-booking-last-failure"] = now
         copy = aio_pika.Message(

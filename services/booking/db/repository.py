@@ -1,195 +1,196 @@
-"""Reads and writes of the booking tables inside one unit of work (an open transaction).
-Plain SQL over SQLAlchemy Core: the hot path builds no ORM objects."""
+"""Reads and writes of the booking tables inside one unit of work (an open asyncpg
+transaction). Plain SQL, prepared and cached by asyncpg; each handler loads what it
+decides on in one round trip and builds no ORM objects."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from services.booking.domain.bookings import Booking, Person
 from services.booking.domain.ranges import TimeRange
 from services.booking.domain.windows import Window
 
-EXCLUSION_VIOLATION = "23P01"
-UNIQUE_VIOLATION = "23505"
+# The host row lock serialises every write of one host, even when two consumers (a
+# rebalance, a partition-count change) handle the host at once.
+_LOCK_HOST = "host AS (SELECT id, role FROM users WHERE id = $1 FOR NO KEY UPDATE)"
+# Windows that overlap or touch [$2, $3).
+_WINDOWS_NEAR = (
+    "SELECT coalesce(array_agg(id ORDER BY lower(period)), '{}'), coalesce(array_agg(lower(period) ORDER BY"
+    " lower(period)), '{}'), coalesce(array_agg(upper(period) ORDER BY lower(period)), '{}'),"
+    " coalesce(array_agg(slot_minutes ORDER BY lower(period)), '{}') FROM availability_windows"
+    " WHERE host_id = $1 AND (period && tstzrange($2, $3, '[)') OR period -|- tstzrange($2, $3, '[)'))"
+)
+# Confirmed bookings overlapping [$2, $3), but the one named $4 (if any).
+_TAKEN = (
+    "SELECT coalesce(array_agg(lower(period)), '{}'), coalesce(array_agg(upper(period)), '{}') FROM bookings"
+    " WHERE host_id = $1 AND status = 'CONFIRMED' AND period && tstzrange($2, $3, '[)')"
+    " AND ($4::uuid IS NULL OR id <> $4)"
+)
+
+HOST_AND_WINDOWS = f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), w.* FROM ({_WINDOWS_NEAR}) w"
+HOST_WINDOWS_TAKEN = (
+    f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), w.*, t.* FROM ({_WINDOWS_NEAR}) w, ({_TAKEN}) t"
+)
+BOOKING_PARTIES = (
+    f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), (SELECT role FROM users WHERE id = $5), w.*, t.*"
+    f" FROM ({_WINDOWS_NEAR}) w, ({_TAKEN}) t"
+)
+BOOKING_ROW = (
+    f"WITH {_LOCK_HOST} SELECT b.id, b.host_id, b.user_id, lower(b.period), upper(b.period), b.status,"
+    " (SELECT count(*) FROM host) FROM bookings b WHERE b.id = $2 FOR UPDATE OF b"
+)
 
 
 class ConstraintViolated(Exception):
-    """The database refused a write that the application had decided to make."""
+    """The database refused a write the application had decided to make: another
+    writer changed the state first. Handling again re-reads it."""
 
 
-def sqlstate(error: IntegrityError) -> str | None:
-    return getattr(error.orig, "sqlstate", None) or getattr(
-        getattr(error.orig, "__cause__", None), "sqlstate", None
-    )
+@dataclass(frozen=True, slots=True)
+class StoredOutcome:
+    fingerprint: bytes
+    reply_type: str
+    reply: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutcome:
+    command_id: UUID
+    command_type: str
+    fingerprint: bytes
+    actor_id: UUID | None
+    reply_type: str
+    reply: bytes
+    reply_to: str | None
+    correlation_id: str | None
+
+
+def _windows(host_id: UUID, ids, starts, ends, slots) -> list[Window]:
+    return [Window(i, host_id, TimeRange(s, e), d) for i, s, e, d in zip(ids, starts, ends, slots, strict=True)]
+
+
+def _ranges(starts, ends) -> list[TimeRange]:
+    return [TimeRange(s, e) for s, e in zip(starts, ends, strict=True)]
+
+
+def _person(person_id: UUID, role: str | None) -> Person | None:
+    return Person(person_id, role) if role else None
 
 
 class Repository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    # ---- people
+    # ---- loading, one round trip per handler
 
-    async def person(self, person_id: UUID, *, lock: bool = False) -> Person | None:
-        """`lock` takes the row lock that serialises every write of one host, even
-        when two consumers (a rebalance, a redelivery) handle the host at once."""
-        sql = "SELECT id, role FROM users WHERE id = :id" + (" FOR NO KEY UPDATE" if lock else "")
-        row = (await self.conn.execute(text(sql), {"id": person_id})).first()
-        return Person(row.id, row.role) if row else None
+    async def host_and_windows(self, host_id: UUID, around: TimeRange) -> tuple[Person | None, list[Window]]:
+        """The host (row locked) and its windows overlapping or touching `around`."""
+        row = await self.conn.fetchrow(HOST_AND_WINDOWS, host_id, around.start, around.end)
+        return _person(host_id, row[0]), _windows(host_id, *row[1:5])
 
-    async def email_taken(self, email: str) -> bool:
-        sql = text("SELECT 1 FROM users WHERE lower(email) = lower(:email)")
-        return (await self.conn.execute(sql, {"email": email})).first() is not None
+    async def host_windows_taken(
+        self, host_id: UUID, around: TimeRange
+    ) -> tuple[Person | None, list[Window], list[TimeRange]]:
+        row = await self.conn.fetchrow(HOST_WINDOWS_TAKEN, host_id, around.start, around.end, None)
+        return _person(host_id, row[0]), _windows(host_id, *row[1:5]), _ranges(*row[5:7])
 
-    async def add_user(self, user_id: UUID, name: str, email: str, role: str) -> None:
-        await self._guarded(
-            "INSERT INTO users (id, name, email, role) VALUES (:id, :name, :email, :role)",
-            {"id": user_id, "name": name, "email": email, "role": role},
-            UNIQUE_VIOLATION,
+    async def booking_parties(
+        self, host_id: UUID, user_id: UUID, wanted: TimeRange
+    ) -> tuple[Person | None, Person | None, list[Window], list[TimeRange]]:
+        """Host (locked), user, the windows around `wanted` and the confirmed bookings over it."""
+        row = await self.conn.fetchrow(BOOKING_PARTIES, host_id, wanted.start, wanted.end, None, user_id)
+        return _person(host_id, row[0]), _person(user_id, row[1]), _windows(host_id, *row[2:6]), _ranges(*row[6:8])
+
+    async def booking(self, host_id: UUID, booking_id: UUID) -> Booking | None:
+        """The booking (row locked), after locking its host."""
+        row = await self.conn.fetchrow(BOOKING_ROW, host_id, booking_id)
+        if row is None:
+            return None
+        return Booking(row[0], row[1], row[2], TimeRange(row[3], row[4]), row[5])
+
+    async def slot_context(
+        self, host_id: UUID, wanted: TimeRange, excluding: UUID
+    ) -> tuple[list[Window], list[TimeRange]]:
+        row = await self.conn.fetchrow(HOST_WINDOWS_TAKEN, host_id, wanted.start, wanted.end, excluding)
+        return _windows(host_id, *row[1:5]), _ranges(*row[5:7])
+
+    # ---- writes
+
+    async def add_user(self, user_id: UUID, name: str, email: str, role: str) -> bool:
+        """False when the email is taken (compared case-insensitively)."""
+        inserted = await self.conn.fetchval(
+            "INSERT INTO users (id, name, email, role) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT ((lower(email))) DO NOTHING RETURNING true",
+            user_id, name, email, role,
         )
-
-    # ---- availability
-
-    async def windows_near(self, host_id: UUID, around: TimeRange) -> list[Window]:
-        """The host's windows that overlap or touch `around`."""
-        sql = text(
-            "SELECT id, lower(period) AS start, upper(period) AS end, slot_minutes"
-            " FROM availability_windows"
-            " WHERE host_id = :host AND (period && tstzrange(:start, :end, '[)')"
-            " OR period -|- tstzrange(:start, :end, '[)'))"
-            " ORDER BY lower(period)"
-        )
-        rows = await self.conn.execute(sql, {"host": host_id, "start": around.start, "end": around.end})
-        return [Window(r.id, host_id, TimeRange(r.start, r.end), r.slot_minutes) for r in rows]
+        return bool(inserted)
 
     async def save_window(self, window: Window, *, is_new: bool) -> None:
-        params = {
-            "id": window.id,
-            "host": window.host_id,
-            "start": window.range.start,
-            "end": window.range.end,
-            "slot": window.slot_minutes,
-        }
         if is_new:
-            sql = (
+            await self._write(
                 "INSERT INTO availability_windows (id, host_id, period, slot_minutes)"
-                " VALUES (:id, :host, tstzrange(:start, :end, '[)'), :slot)"
+                " VALUES ($1, $2, tstzrange($3, $4, '[)'), $5)",
+                window.id, window.host_id, window.range.start, window.range.end, window.slot_minutes,
             )
         else:
-            sql = "UPDATE availability_windows SET period = tstzrange(:start, :end, '[)') WHERE id = :id"
-        await self._guarded(sql, params, EXCLUSION_VIOLATION)
+            await self._write(
+                "UPDATE availability_windows SET period = tstzrange($2, $3, '[)') WHERE id = $1",
+                window.id, window.range.start, window.range.end,
+            )
 
     async def delete_windows(self, ids: Iterable[UUID]) -> None:
         ids = list(ids)
         if ids:
-            await self.conn.execute(
-                text("DELETE FROM availability_windows WHERE id = ANY(:ids)"), {"ids": ids}
-            )
-
-    # ---- bookings
-
-    async def booking(self, booking_id: UUID) -> Booking | None:
-        sql = text(
-            "SELECT id, host_id, user_id, lower(period) AS start, upper(period) AS end, status"
-            " FROM bookings WHERE id = :id FOR UPDATE"
-        )
-        row = (await self.conn.execute(sql, {"id": booking_id})).first()
-        if row is None:
-            return None
-        return Booking(row.id, row.host_id, row.user_id, TimeRange(row.start, row.end), row.status)
-
-    async def confirmed_overlapping(
-        self, host_id: UUID, around: TimeRange, *, excluding: UUID | None = None
-    ) -> list[TimeRange]:
-        sql = text(
-            "SELECT lower(period) AS start, upper(period) AS end FROM bookings"
-            " WHERE host_id = :host AND status = 'CONFIRMED'"
-            " AND period && tstzrange(:start, :end, '[)')"
-            " AND (CAST(:excluding AS uuid) IS NULL OR id <> :excluding)"
-        )
-        rows = await self.conn.execute(
-            sql, {"host": host_id, "start": around.start, "end": around.end, "excluding": excluding}
-        )
-        return [TimeRange(r.start, r.end) for r in rows]
+            await self.conn.execute("DELETE FROM availability_windows WHERE id = ANY($1::uuid[])", ids)
 
     async def add_booking(self, booking: Booking) -> None:
-        await self._guarded(
-            "INSERT INTO bookings (id, host_id, user_id, period, status)"
-            " VALUES (:id, :host, :user, tstzrange(:start, :end, '[)'), :status)",
-            {
-                "id": booking.id,
-                "host": booking.host_id,
-                "user": booking.user_id,
-                "start": booking.range.start,
-                "end": booking.range.end,
-                "status": booking.status,
-            },
-            EXCLUSION_VIOLATION,
+        await self._write(
+            "INSERT INTO bookings (id, host_id, user_id, period, status) VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6)",
+            booking.id, booking.host_id, booking.user_id, booking.range.start, booking.range.end, booking.status,
         )
 
     async def update_booking(self, booking: Booking) -> None:
-        await self._guarded(
-            "UPDATE bookings SET period = tstzrange(:start, :end, '[)'), status = :status,"
-            " updated_at = now() WHERE id = :id",
-            {"id": booking.id, "start": booking.range.start, "end": booking.range.end, "status": booking.status},
-            EXCLUSION_VIOLATION,
+        await self._write(
+            "UPDATE bookings SET period = tstzrange($2, $3, '[)'), status = $4, updated_at = now() WHERE id = $1",
+            booking.id, booking.range.start, booking.range.end, booking.status,
         )
+
+    async def _write(self, sql: str, *args: object) -> None:
+        try:
+            await self.conn.execute(sql, *args)
+        except (asyncpg.ExclusionViolationError, asyncpg.UniqueViolationError) as error:
+            raise ConstraintViolated(str(error)) from error
 
     # ---- inbox and outbox
 
-    async def stored_outcome(self, command_id: UUID) -> tuple[bytes, str, bytes] | None:
-        """(fingerprint, reply type, reply bytes) of a command already handled."""
-        sql = text("SELECT fingerprint, reply_type, reply FROM processed_commands WHERE command_id = :id")
-        row = (await self.conn.execute(sql, {"id": command_id})).first()
-        return (bytes(row.fingerprint), row.reply_type, bytes(row.reply)) if row else None
-
-    async def store_outcome(
-        self,
-        *,
-        command_id: UUID,
-        command_type: str,
-        fingerprint: bytes,
-        actor_id: UUID | None,
-        reply_type: str,
-        reply: bytes,
-        reply_to: str | None,
-        correlation_id: str | None,
-    ) -> None:
-        """The outcome and its outbox row, in the caller's transaction. A unique
-        violation here means another consumer stored this command first."""
-        await self.conn.execute(
-            text(
-                "WITH stored AS ("
-                " INSERT INTO processed_commands (command_id, command_type, fingerprint, actor_id, reply_type, reply)"
-                " VALUES (:id, :type, :fingerprint, :actor, :reply_type, :reply) RETURNING command_id)"
-                " INSERT INTO outbox (command_id, reply_to, correlation_id)"
-                " SELECT command_id, :reply_to, :correlation_id FROM stored"
-            ),
-            {
-                "id": command_id,
-                "type": command_type,
-                "fingerprint": fingerprint,
-                "actor": actor_id,
-                "reply_type": reply_type,
-                "reply": reply,
-                "reply_to": reply_to,
-                "correlation_id": correlation_id,
-            },
+    async def stored_outcomes(self, command_ids: Sequence[UUID]) -> dict[UUID, StoredOutcome]:
+        rows = await self.conn.fetch(
+            "SELECT command_id, fingerprint, reply_type, reply FROM processed_commands"
+            " WHERE command_id = ANY($1::uuid[])",
+            list(command_ids),
         )
+        return {r[0]: StoredOutcome(bytes(r[1]), r[2], bytes(r[3])) for r in rows}
 
-    async def _guarded(self, sql: str, params: dict, refused_state: str) -> None:
-        """Run a write under a savepoint; the constraint named by `refused_state`
-        becomes ConstraintViolated, leaving the transaction usable."""
-        savepoint = await self.conn.begin_nested()
-        try:
-            await self.conn.execute(text(sql), params)
-        except IntegrityError as error:
-            await savepoint.rollback()
-            if sqlstate(error) == refused_state:
-                raise ConstraintViolated(str(error.orig)) from error
-            raise
-        else:
-            await savepoint.commit()
-
+    async def store_outcomes(self, outcomes: Sequence[NewOutcome]) -> None:
+        """The outcomes and their outbox rows, in one statement. A unique violation
+        means another consumer stored one of these commands first."""
+        if not outcomes:
+            return
+        await self._write(
+            "WITH stored AS (INSERT INTO processed_commands"
+            " (command_id, command_type, fingerprint, actor_id, reply_type, reply)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::uuid[], $5::text[], $6::bytea[])"
+            " RETURNING command_id)"
+            " INSERT INTO outbox (command_id, reply_to, correlation_id)"
+            " SELECT * FROM unnest($1::uuid[], $7::text[], $8::text[])",
+            [o.command_id for o in outcomes],
+            [o.command_type for o in outcomes],
+            [o.fingerprint for o in outcomes],
+            [o.actor_id for o in outcomes],
+            [o.reply_type for o in outcomes],
+            [o.reply for o in outcomes],
+            [o.reply_to for o in outcomes],
+            [o.correlation_id for o in outcomes],
+        )

@@ -18,13 +18,12 @@ def view(window: Window) -> AvailabilityView:
 
 
 async def create_availability(command: CreateAvailability, ctx: HandlerContext) -> Reply:
-    host = await ctx.repo.person(command.host_id, lock=True)
-    if rejected := check_host_command(command.actor_id, command.host_id, host):
-        return ctx.reject(command, rejected)
     requested = Window(
         ctx.new_id(), command.host_id, TimeRange(command.start_time, command.end_time), command.slot_duration
     )
-    existing = await ctx.repo.windows_near(command.host_id, requested.range)
+    host, existing = await ctx.repo.host_and_windows(command.host_id, requested.range)
+    if rejected := check_host_command(command.actor_id, command.host_id, host):
+        return ctx.reject(command, rejected)
     plan = plan_window(existing, requested, ctx.now)
     if isinstance(plan, Rejected):
         return ctx.reject(command, plan)
@@ -35,12 +34,11 @@ async def create_availability(command: CreateAvailability, ctx: HandlerContext) 
 
 
 async def remove_availability(command: RemoveAvailability, ctx: HandlerContext) -> Reply:
-    host = await ctx.repo.person(command.host_id, lock=True)
+    cut = TimeRange(command.start_time, command.end_time)
+    host, near, booked = await ctx.repo.host_windows_taken(command.host_id, cut)
     if rejected := check_host_command(command.actor_id, command.host_id, host):
         return ctx.reject(command, rejected)
-    cut = TimeRange(command.start_time, command.end_time)
-    existing = [w for w in await ctx.repo.windows_near(command.host_id, cut) if w.range.overlaps(cut)]
-    booked = await ctx.repo.confirmed_overlapping(command.host_id, cut)
+    existing = [w for w in near if w.range.overlaps(cut)]
     plan = plan_cut(existing, cut, booked, ctx.new_id)
     if isinstance(plan, Rejected):
         return ctx.reject(command, plan)
