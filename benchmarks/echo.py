@@ -1,23 +1,31 @@
 """Baseline `echo`: a bare aio-pika consumer on the partition queues that replies at
 once and acknowledges, the broker's round-trip ceiling for the same topology,
-prefetch and confirms as the worker."""
+prefetch and confirms as the worker. `reply` builds the answer to a command (the
+echo's own by default; benchmarks/http/stand_in_worker.py passes another)."""
 
 import argparse
 import asyncio
 import json
+import os
+from collections.abc import Callable
 
 import aio_pika
 
 from contracts.topology import partition_queue
 
+Reply = Callable[[dict], dict]
 
-async def serve(amqp: str, partitions: int, prefetch: int) -> None:
+
+def echo_reply(command: dict) -> dict:
+    return {"type": "Echo", "commandId": command.get("commandId")}
+
+
+async def serve(amqp: str, partitions: int, prefetch: int, reply: Reply = echo_reply, name: str = "echo") -> None:
     connection = await aio_pika.connect_robust(amqp)
     replies = await connection.channel(publisher_confirms=True)
 
     async def answer(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        command = json.loads(message.body)
-        body = json.dumps({"type": "Echo", "commandId": command.get("commandId")}).encode()
+        body = json.dumps(reply(json.loads(message.body))).encode()
         if message.reply_to:
             await replies.default_exchange.publish(
                 aio_pika.Message(body, correlation_id=message.correlation_id,
@@ -31,17 +39,18 @@ async def serve(amqp: str, partitions: int, prefetch: int) -> None:
         await channel.set_qos(prefetch_count=prefetch)
         queue = await channel.get_queue(partition_queue(index), ensure=False)
         await queue.consume(answer)
-    print("echo ready", flush=True)
+    print(f"{name} ready", flush=True)
     await asyncio.Future()
 
 
-def main() -> None:
+def main(reply: Reply = echo_reply, name: str = "echo") -> None:
+    """The broker and topology default to the BOOKING_* settings, as the worker's do."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--amqp", required=True)
-    parser.add_argument("--partitions", type=int, default=16)
-    parser.add_argument("--prefetch", type=int, default=1)
+    parser.add_argument("--amqp", default=os.environ.get("BOOKING_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser.add_argument("--partitions", type=int, default=int(os.environ.get("BOOKING_PARTITIONS", "16")))
+    parser.add_argument("--prefetch", type=int, default=int(os.environ.get("BOOKING_PREFETCH", "1")))
     args = parser.parse_args()
-    asyncio.run(serve(args.amqp, args.partitions, args.prefetch))
+    asyncio.run(serve(args.amqp, args.partitions, args.prefetch, reply, name))
 
 
 if __name__ == "__main__":

@@ -96,7 +96,6 @@ class Bench:
         return self.sandbox.env(
             BOOKING_PARTITIONS=str(self.args.partitions),
             BOOKING_PREFETCH=str(self.args.prefetch),
-            BOOKING_LOG_LEVEL="WARNING",
         )
 
     def start_workers(self) -> None:

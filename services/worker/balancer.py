@@ -60,10 +60,9 @@ class Balancer:
         log.info("registered on home partitions", extra={"partitions": sorted(home), "member": self.me})
 
     async def run_forever(self) -> None:
+        """After `standby_delay`, the first round registers on every partition not
+        yet subscribed; later rounds keep it so."""
         await asyncio.sleep(self.standby_delay)
-        for consumer in self.consumers:
-            if not consumer.subscribed:
-                await consumer.subscribe()
         while True:
             try:
                 await self.rebalance()
