@@ -30,7 +30,7 @@ from benchmarks.http import report, wrk
 from benchmarks.http.cpu import CpuMeter, postgres_pids, rabbitmq_pids
 from benchmarks.run import RESULTS, double_bookings
 from benchmarks.scenarios import BASE_DAY, SLOT_MINUTES, fmt
-from tests.support.http_client import bearer, sign_up
+from tests.support.http_client import bearer, sign_up_body
 from tests.support.processes import ServiceProcess, free_port, gateway_process, worker_process
 from tests.support.services import create_sandbox, destroy_sandbox, find_servers
 
@@ -39,24 +39,38 @@ HOSTS, USERS, WINDOW_DAYS = 1000, 300, 60
 ROLES = {"system": ("worker", "gateway"), "stand-in": ("stand-in", "gateway"), "minimal": ("minimal",)}
 
 
+async def post_until_done(http: httpx.AsyncClient, path: str, body: dict, token: str | None = None) -> dict:
+    """POST a write and wait for its outcome: a 202 (the reply outlived the gateway's
+    wait) is sent again with the same Idempotency-Key until the stored reply comes back."""
+    headers = {"Idempotency-Key": str(uuid.uuid4()), **(bearer(token) if token else {})}
+    for _ in range(60):
+        response = await http.post(path, json=body, headers=headers)
+        if response.status_code != 202:
+            break
+        await asyncio.sleep(1)
+    assert response.status_code == 201, f"{path}: {response.status_code} {response.text}"
+    return response.json()
+
+
 async def prepare(base_url: str) -> wrk.Fixture:
     """The hosts and users, signed up over HTTP, and each host's window."""
+    window = {"startTime": fmt(BASE_DAY), "endTime": fmt(BASE_DAY + timedelta(days=WINDOW_DAYS)),
+              "slotDuration": SLOT_MINUTES}
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         gate = asyncio.Semaphore(32)
 
-        async def limited(call):
+        async def sign_up(role: str) -> tuple[str, str]:
             async with gate:
-                return await call
+                signed = await post_until_done(http, "/users", sign_up_body(role))
+                return signed["user"]["userId"], signed["token"]
 
-        async def window(host: str, token: str) -> None:
-            body = {"hostId": host, "startTime": fmt(BASE_DAY), "endTime": fmt(BASE_DAY + timedelta(days=WINDOW_DAYS)),
-                    "slotDuration": SLOT_MINUTES}
-            response = await http.post("/availability", json=body, headers=bearer(token))
-            assert response.status_code == 201, response.text
+        async def open_window(host: str, token: str) -> None:
+            async with gate:
+                await post_until_done(http, "/availability", {"hostId": host, **window}, token)
 
-        hosts = await asyncio.gather(*(limited(sign_up(http, "HOST")) for _ in range(HOSTS)))
-        users = await asyncio.gather(*(limited(sign_up(http, "USER")) for _ in range(USERS)))
-        await asyncio.gather(*(limited(window(host, token)) for host, token in hosts))
+        hosts = await asyncio.gather(*(sign_up("HOST") for _ in range(HOSTS)))
+        users = await asyncio.gather(*(sign_up("USER") for _ in range(USERS)))
+        await asyncio.gather(*(open_window(host, token) for host, token in hosts))
     return wrk.Fixture([host for host, _ in hosts], list(users))
 
 
@@ -248,10 +262,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 16, 64],
                         help="wrk -c of each run (default 1,16,64)")
     parser.add_argument("--runs", type=int, default=3, help="runs per target and concurrency (default 3)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds per run (default 10)")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of a c=16 warm-up per target; 0: none")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of a c=16 warm-up per target; 0: none")
     parser.add_argument("--threads", type=int, default=1, help="wrk -t, at most -c (default 1)")
-    parser.add_argument("--timeout", type=float, default=10, help="wrk --timeout: slower answers are socket timeouts")
+    parser.add_argument("--timeout", type=int, default=10, help="wrk --timeout: slower answers are socket timeouts")
     parser.add_argument("--targets", type=lambda s: s.split(","), default=list(ROLES),
                         help="any of system,stand-in,minimal (default all)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BOOKING_WORKERS", "1")))

@@ -96,6 +96,7 @@ class Bench:
         return self.sandbox.env(
             BOOKING_PARTITIONS=str(self.args.partitions),
             BOOKING_PREFETCH=str(self.args.prefetch),
+            BOOKING_MAX_GROUP=str(self.args.max_group),
         )
 
     def start_workers(self) -> None:
@@ -110,12 +111,15 @@ class Bench:
 
     def drive(self, scenario: str, run: int, count: int, rate: float = 0.0) -> dict:
         pids = [w.pid for w in self.workers]
+        profiler = self._profile(pids[0], scenario) if pids and self.args.profile and run == 1 else None
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         result = run_module(
             "benchmarks.driver", "--amqp", self.sandbox.amqp_url, "--fixture", str(self.fixture_path),
             "--scenario", scenario, "--count", str(count), "--inflight", str(self.args.inflight),
             "--run", str(run), "--rate", str(rate),
         )
+        if profiler is not None:
+            profiler.wait()
         if pids:
             cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
             result["worker_cpu_s_per_1000"] = round(1000 * cpu / max(result["answered"], 1), 3)
@@ -125,6 +129,17 @@ class Bench:
             assert result["double_bookings"] == 0, result
             assert result["all_answered"], result
         return result
+
+    def _profile(self, pid: int, scenario: str) -> subprocess.Popen:
+        """py-spy on the worker for the first seconds of the run: a flame graph and
+        the collapsed stacks next to the results."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M")
+        out = RESULTS / f"{stamp}-{scenario}-worker-profile"
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-d", "8", "-r", "250",
+             "-f", "raw", "-o", f"{out}.txt", "--pid", str(pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
 
     def echo_baseline(self) -> list[dict]:
         echo = subprocess.Popen(
@@ -189,7 +204,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BOOKING_WORKERS", "1")))
     parser.add_argument("--partitions", type=int, default=int(os.environ.get("BOOKING_PARTITIONS", "16")))
     parser.add_argument("--prefetch", type=int, default=int(os.environ.get("BOOKING_PREFETCH", "1")))
+    parser.add_argument("--max-group", type=int, default=int(os.environ.get("BOOKING_MAX_GROUP", "1")))
     parser.add_argument("--soak-seconds", type=int, default=300)
+    parser.add_argument("--profile", action="store_true", help="py-spy the worker during run 1 of each scenario")
     parser.add_argument("--label", default="", help="added to the result file names")
     args = parser.parse_args()
 

@@ -1,6 +1,7 @@
 """Where the CPU goes during a run: the CPU seconds of each part of the system (the
 gateway, the worker or its stand-in, RabbitMQ, the PostgreSQL processes serving the
-benchmark's database, wrk) and of the whole machine, as % of one core over the run."""
+benchmark's database, wrk), of the whole machine and the rest (`other`), as % of one
+core over the run."""
 
 import os
 import resource
@@ -78,4 +79,6 @@ class CpuMeter:
         }
         shares["wrk"] = pct(after["wrk"] - before["wrk"])
         shares["machine"] = pct(after["machine"] - before["machine"])
+        # the rest: the kernel's own work, short-lived processes, and whatever else shares the machine
+        shares["other"] = round(shares["machine"] - sum(v for k, v in shares.items() if k != "machine"), 1)
         return shares

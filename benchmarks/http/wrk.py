@@ -26,7 +26,7 @@ def write_data(path: Path, fixture: Fixture, first: int, threads: int) -> None:
 
 
 def command(url: str, connections: int, threads: int, seconds: float, timeout: float) -> list[str]:
-    return ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout}s",
+    return ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{round(seconds)}s", "--timeout", f"{round(timeout)}s",
             "-s", str(SCRIPT), url]
 
 
@@ -37,6 +37,8 @@ def run(url: str, data: Path, connections: int, threads: int, seconds: float, ti
     for line in done.stdout.splitlines():
         if line.startswith(MARK):
             summary = json.loads(line[len(MARK):])
-            summary["statuses"] = summary["statuses"] or {}
+            summary["statuses"] = summary["statuses"] or {}  # the script writes an empty table as []
+            for key in ("seconds", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms"):
+                summary[key] = round(summary[key], 3)
             return summary
     raise RuntimeError(f"wrk printed no summary (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")

@@ -8,6 +8,7 @@ import socket
 
 import aio_pika
 import asyncpg
+import uvloop
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastStream:
 
 
 def main() -> None:
-    asyncio.run(create_app().run())
+    uvloop.run(create_app().run())
 
 
 if __name__ == "__main__":

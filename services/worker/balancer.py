@@ -71,17 +71,19 @@ class Balancer:
             await asyncio.sleep(self.interval)
 
     async def rebalance(self) -> None:
+        for consumer in self.consumers:
+            if not consumer.subscribed:
+                # standby registration at start, or one that failed part-way (the
+                # connection was still coming back)
+                log.info("registering on partition", extra={"partition": consumer.index})
+                await consumer.resubscribe()
         self.membership = await heartbeat(self.pool, self.me, self.member_ttl)
         state = await self.broker_view.consumers()
         home = self.membership.home_partitions(len(self.consumers))
         self.owned = frozenset(c.index for c in self.consumers if c.consumer_tag in state.active)
         settled = time.monotonic() - MANAGEMENT_LAG
         for consumer in self.consumers:
-            if not consumer.subscribed:
-                # a registration that failed part-way (the connection was still coming back)
-                log.warning("consumer not registered; registering again", extra={"partition": consumer.index})
-                await consumer.resubscribe()
-            elif consumer.subscribed_at < settled and consumer.consumer_tag not in state.registered:
+            if consumer.subscribed_at < settled and consumer.consumer_tag not in state.registered:
                 log.warning("consumer lost by the broker; registering again", extra={"partition": consumer.index})
                 await consumer.resubscribe()
             elif self._should_hand_back(consumer, home, state):

@@ -35,9 +35,11 @@ class Publisher:
         sends = []
         if reply_to:
             # not mandatory: a caller that went away must not make the command fail
-            sends.append(self.channel.default_exchange.publish(message, routing_key=reply_to))
+            sends.append(self.channel.default_exchange.publish(message, routing_key=reply_to, mandatory=False))
         if outcome.routing_key:
-            sends.append(self._events.publish(message, routing_key=outcome.routing_key))
+            # nor an event nobody subscribed to (and an unroutable mandatory message
+            # would come back to us, costing both sides)
+            sends.append(self._events.publish(message, routing_key=outcome.routing_key, mandatory=False))
         await asyncio.gather(*sends)
 
     async def dead_letter(self, message: AbstractIncomingMessage, why: dict[str, object]) -> None:
