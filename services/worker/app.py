@@ -21,6 +21,7 @@ from services.worker.balancer import Balancer
 from services.worker.broker_view import BrokerView
 from services.worker.metrics import DLQ_DEPTH, OUTBOX_BACKLOG, PARTITIONS_OWNED
 from services.worker.ops_server import OpsServer
+from services.worker.outbox_cleaner import OutboxCleaner
 from services.worker.outbox_relay import OutboxRelay
 from services.worker.partitions import PartitionConsumer
 from services.worker.pipeline import Pipeline
@@ -57,7 +58,8 @@ class Worker:
         self.connection = await aio_pika.connect_robust(self.settings.amqp_url)
         publisher = Publisher(await self.connection.channel(publisher_confirms=True))
         await publisher.open()
-        pipeline = Pipeline(self.pool, publisher, self.settings)
+        cleaner = OutboxCleaner(self.pool)
+        pipeline = Pipeline(self.pool, publisher, cleaner, self.settings)
         self.consumers = [
             PartitionConsumer(
                 index, self.connection, pipeline, self.settings.prefetch, self.member_id, self.settings.max_group
@@ -78,6 +80,7 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self.balancer.run_forever(), name="balancer"),
             asyncio.create_task(relay.run_forever(), name="outbox-relay"),
+            asyncio.create_task(cleaner.run_forever(), name="outbox-cleaner"),
             asyncio.create_task(self._observe(), name="gauges"),
         ]
         if self.ops is not None:
@@ -109,11 +112,15 @@ class Worker:
 
     async def stop(self) -> None:
         """Graceful: stop taking deliveries, finish the ones being handled, close."""
-        for task in self._tasks:
-            task.cancel()
+        balancing, *others = self._tasks or [None]
+        if balancing is not None:
+            balancing.cancel()  # no re-registering while letting go
         if self.balancer is not None:
             await asyncio.gather(self.balancer.stop(), return_exceptions=True)
         await asyncio.gather(*(consumer.release() for consumer in self.consumers))
+        for task in others:  # the outbox cleaner flushes what the last groups confirmed
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
         if self.ops is not None:
             await self.ops.stop()
         if self.connection is not None:

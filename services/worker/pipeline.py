@@ -17,10 +17,10 @@ from aio_pika.exceptions import ChannelInvalidStateError
 from contracts.envelope import Malformed, read_command
 from contracts.replies import ROUTING_KEYS, CommandRejected
 from services.booking.failures import is_transient
-from services.booking.outbox import clear_outbox
 from services.booking.processing import CommandService, Outcome, Request, encode
 from services.settings import Settings
 from services.worker.metrics import COMMANDS, DEAD_LETTERED, HANDLING_SECONDS, REDELIVERIES
+from services.worker.outbox_cleaner import OutboxCleaner
 from services.worker.publishing import Publisher
 
 log = logging.getLogger("booking.worker")
@@ -43,9 +43,11 @@ class Delivery:
 
 
 class Pipeline:
-    def __init__(self, pool: asyncpg.Pool, publisher: Publisher, settings: Settings) -> None:
-        self.pool = pool
+    def __init__(
+        self, pool: asyncpg.Pool, publisher: Publisher, outbox: OutboxCleaner, settings: Settings
+    ) -> None:
         self.service = CommandService(pool)
+        self.outbox = outbox
         self.publisher = publisher
         self.settings = settings
 
@@ -77,14 +79,7 @@ class Pipeline:
         await asyncio.gather(
             *(self.publisher.publish(o, d.message.reply_to, d.message.correlation_id) for d, o in done)
         )
-        pending = [o.command_id for _, o in done if o.pending]
-        if pending:
-            try:
-                await clear_outbox(self.pool, pending)
-            except Exception as error:
-                # The replies are out; the outbox relay sends them again (the same
-                # bytes) and deletes the rows. Failing here would leave them unacknowledged.
-                log.warning("outbox rows left to the relay", extra={"count": len(pending), "error": repr(error)})
+        self.outbox.confirmed([o.command_id for _, o in done if o.pending])
         elapsed = time.perf_counter() - started
         for delivery, outcome in done:
             await self._ack(delivery.message)
