@@ -100,8 +100,9 @@ class Bench:
         )
 
     def start_workers(self) -> None:
+        tree = Path(self.args.worker_tree) if self.args.worker_tree else ROOT
         self.workers = [
-            worker_process(self.env(), self.logs / f"worker-{i}.log").start() for i in range(self.args.workers)
+            worker_process(self.env(), self.logs / f"worker-{i}.log", tree).start() for i in range(self.args.workers)
         ]
 
     def stop_workers(self) -> None:
@@ -206,6 +207,7 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=int(os.environ.get("BOOKING_PREFETCH", "1")))
     parser.add_argument("--max-group", type=int, default=int(os.environ.get("BOOKING_MAX_GROUP", "1")))
     parser.add_argument("--soak-seconds", type=int, default=300)
+    parser.add_argument("--worker-tree", default="", help="run the worker of another checkout (a before/after)")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker during run 1 of each scenario")
     parser.add_argument("--label", default="", help="added to the result file names")
     args = parser.parse_args()

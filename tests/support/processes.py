@@ -12,8 +12,11 @@ ROOT = Path(__file__).resolve().parents[2]
 class ServiceProcess:
     """A service started with `python -m module`, its JSON logs in a file."""
 
-    def __init__(self, module: str, env: dict[str, str], log_path: Path, ready_line: str) -> None:
+    def __init__(
+        self, module: str, env: dict[str, str], log_path: Path, ready_line: str, cwd: Path = ROOT
+    ) -> None:
         self.module = module
+        self.cwd = cwd
         self.env = env
         self.log_path = log_path
         self.ready_line = ready_line
@@ -24,7 +27,7 @@ class ServiceProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", self.module], cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -59,10 +62,11 @@ class ServiceProcess:
         return self.process.pid
 
 
-def worker_process(env: dict[str, str], log_path: Path) -> ServiceProcess:
+def worker_process(env: dict[str, str], log_path: Path, tree: Path = ROOT) -> ServiceProcess:
+    """`tree`: the checkout whose worker runs (the benchmark measures an older one too)."""
     # several workers run side by side in tests: no fixed metrics port unless asked
-    env = {"BOOKING_METRICS_PORT": "0", **env, "PYTHONUNBUFFERED": "1"}
-    return ServiceProcess("services.worker", env, log_path, '"worker started"')
+    env = {"BOOKING_METRICS_PORT": "0", **env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(tree)}
+    return ServiceProcess("services.worker", env, log_path, '"worker started"', cwd=tree)
 
 
 
