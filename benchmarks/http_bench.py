@@ -202,17 +202,18 @@ class HttpBench:
         wrk.write_data(self.data, self.fixture, first, threads)
         checked = target == "system"
         before_count = asyncio.run(settled_count(self.sandbox.database_url)) if checked else 0
-        spies = self.profilers(seconds) if profile else []
+        spies, svgs = self.profilers(seconds) if profile else ([], {})
         meter = self.meter()
         before = meter.snapshot()
         result = wrk.run(self.url, self.data, connections, threads, seconds, self.args.timeout)
         after = meter.snapshot()
         for spy in spies:
             spy.wait()
-        self.next_index = max(first, result["last_index"] + 1)
+        if checked:  # the baselines store nothing: they may send the same slots again
+            self.next_index = max(first, result["last_index"] + 1)
         ids = result.pop("booking_ids")
         result.update(target=target, connections=connections, threads=threads, run=run, first_index=first,
-                      cpu_pct=CpuMeter.shares(before, after))
+                      cpu_pct=CpuMeter.shares(before, after), **({"svg": svgs} if svgs else {}))
         failures = answer_failures(result)
         if checked:
             result["database"] = asyncio.run(database_checks(
@@ -224,17 +225,16 @@ class HttpBench:
               + "".join(f"\n    {f}" for f in failures), file=sys.stderr, flush=True)
         return result
 
-    def profilers(self, seconds: float) -> list[subprocess.Popen]:
-        """py-spy on the gateway and the (first) worker for `seconds`, as flame graphs in results/."""
-        spy, spies = py_spy(), []
-        self.profile_files = {}
+    def profilers(self, seconds: float) -> tuple[list[subprocess.Popen], dict[str, str]]:
+        """py-spy on the gateway and the (first) worker for `seconds`: the processes, the flame graphs."""
+        spy, spies, svgs = py_spy(), [], {}
         for name in ("gateway", "worker"):
-            svg = self.profile_files[name] = str(RESULTS / f"{self.stamp}-{name}.svg")
+            svg = svgs[name] = str(RESULTS / f"{self.stamp}-{name}.svg")
             with open(self.logs / f"py-spy-{name}.log", "w") as log:
                 spies.append(subprocess.Popen(
                     [spy, "record", "--nonblocking", "-d", str(round(seconds)), "-o", svg, "--pid",
                      str(self.pids(name)[0])], stdout=log, stderr=subprocess.STDOUT))
-        return spies
+        return spies, svgs
 
     def measure(self, target: str) -> None:
         self.enter(target)
@@ -246,7 +246,6 @@ class HttpBench:
                 self.runs.append(self.drive(target, connections, run, self.args.duration))
         if target == "system" and self.args.profile:
             self.profiled = self.drive(target, 16, "profiled", self.args.duration, profile=True)
-            self.profiled["svg"] = self.profile_files
 
     def close(self) -> None:
         for processes in reversed(list(self.running.values())):

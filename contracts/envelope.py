@@ -41,7 +41,7 @@ _CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 
 def _command_id(data: dict) -> UUID | None:
     raw = data.get("commandId")
-    if not isinstance(raw, str) or not _CANONICAL_UUID.match(raw):
+    if not isinstance(raw, str) or not _CANONICAL_UUID.fullmatch(raw):
         return None
     return UUID(raw)
 
@@ -59,7 +59,8 @@ def read_command(body: bytes) -> Incoming | Malformed:
     command_id = _command_id(data)
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in COMMAND_TYPES:
-        shown = kind if isinstance(kind, str) and len(kind) <= 64 else "?"
+        # escaped: a lone surrogate cannot travel in a header or a reply
+        shown = kind.encode("utf-8", "backslashreplace").decode() if isinstance(kind, str) and len(kind) <= 64 else "?"
         return Malformed(f"unknown command type '{shown}'", command_id)
     if command_id is None:
         return Malformed("commandId is missing or not a UUID")

@@ -17,9 +17,9 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     partitions: int = Field(16, ge=1, le=1024, description="partition queues of booking.commands")
     http_port: int = Field(8000, description="the gateway's port")
-    prefetch: int = Field(1, ge=1, description="unacknowledged deliveries per partition consumer")
+    prefetch: int = Field(32, ge=1, description="unacknowledged deliveries per partition consumer")
     max_group: int = Field(
-        1, ge=1, description="consecutive deliveries of a partition handled in one transaction"
+        32, ge=1, description="consecutive deliveries of a partition handled in one transaction"
     )
     db_pool_size: int = Field(10, ge=1)
     max_attempts: int = Field(

@@ -57,7 +57,10 @@ class Pipeline:
         for message in messages:
             if message.redelivered:
                 REDELIVERIES.inc()
-            incoming = read_command(message.body)
+            try:
+                incoming = read_command(message.body)
+            except Exception as error:  # whatever the reader did not foresee is still bad input
+                incoming = Malformed(f"body could not be read ({type(error).__name__})")
             if isinstance(incoming, Malformed):
                 await self._guarded([message], self._dead_letter_malformed(message, incoming, partition))
             else:
