@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install services migrate run test test-unit schema lint bench clean
+.PHONY: install services migrate run test test-unit schema lint bench bench-http clean
 
 install: $(STAMP)
 
@@ -42,3 +42,8 @@ clean:
 
 bench: install services
 	$(BIN)/python -m benchmarks.run
+
+# the HTTP benchmark (POST /booking under wrk); options: make bench-http BENCH_ARGS="--profile --duration 20"
+bench-http: install services
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m benchmarks.http_bench $(BENCH_ARGS)

@@ -165,15 +165,15 @@ class HttpBench:
     def env(self) -> dict[str, str]:
         return self.sandbox.env(BOOKING_HTTP_PORT=str(self.port), PYTHONUNBUFFERED="1")
 
-    def _start(self, role: str) -> list[ServiceProcess]:
+    def processes(self, role: str) -> list[ServiceProcess]:
         env, log = self.env(), self.logs / f"{role}.log"
         if role == "worker":
-            return [worker_process(env, self.logs / f"worker-{i}.log").start() for i in range(self.args.workers)]
+            return [worker_process(env, self.logs / f"worker-{i}.log") for i in range(self.args.workers)]
         if role == "gateway":
-            return [gateway_process(env, log, self.port).start()]
+            return [gateway_process(env, log, self.port)]
         if role == "stand-in":
-            return [ServiceProcess("benchmarks.http.stand_in_worker", env, log, "stand-in ready").start()]
-        return [ServiceProcess("benchmarks.http.minimal_app", env, log, "Uvicorn running").start()]
+            return [ServiceProcess("benchmarks.http.stand_in_worker", env, log, "stand-in ready")]
+        return [ServiceProcess("benchmarks.http.minimal_app", env, log, "Uvicorn running")]
 
     def enter(self, target: str) -> None:
         """Runs exactly the processes of `target` (the worker never beside its stand-in)."""
@@ -182,7 +182,10 @@ class HttpBench:
                 process.terminate()
         for role in ROLES[target]:
             if role not in self.running:
-                self.running[role] = self._start(role)
+                self.running[role] = []
+                for process in self.processes(role):
+                    self.running[role].append(process)  # before start(): close() stops one that never got ready
+                    process.start()
 
     def pids(self, *roles: str) -> list[int]:
         return [p.pid for role in roles for p in self.running.get(role, [])]
@@ -251,7 +254,11 @@ class HttpBench:
         for processes in reversed(list(self.running.values())):
             for process in processes:
                 process.terminate()
-        destroy_sandbox(self.sandbox)
+        try:
+            destroy_sandbox(self.sandbox)
+        except Exception as error:  # e.g. a server restarted under us: say what is left behind
+            print(f"sandbox not removed ({error!r}): database {self.sandbox.database_name},"
+                  f" vhost {self.sandbox.vhost}", file=sys.stderr)
         for container in self.containers:
             container.stop()
 
@@ -273,6 +280,30 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def publish(bench: HttpBench, args: argparse.Namespace, stamp: str, seconds: float) -> int:
+    """Writes results/<stamp>-http.json and prints the tables; the number of failed runs."""
+    summaries = report.medians(bench.runs)
+    ratios = report.ratios(summaries)
+    failed = [r for r in [*bench.warmups, *bench.runs, *([bench.profiled] if bench.profiled else [])] if not r["ok"]]
+    config = {**vars(args), "hosts": HOSTS, "users": USERS, "window_days": WINDOW_DAYS, "cpus": os.cpu_count(),
+              "settings": {k: v for k, v in os.environ.items() if k.startswith("BOOKING_")},
+              "seconds_total": round(seconds)}
+    document = {"config": config, "medians": summaries.get("system", {}),
+                "baselines": {name: summaries[name] for name in ("stand-in", "minimal") if name in summaries},
+                "ratios": ratios, "failed_runs": len(failed), "runs": bench.runs, "warmups": bench.warmups,
+                "profiled": bench.profiled}
+    path = RESULTS / f"{stamp}-http.json"
+    path.write_text(json.dumps(document, indent=2))
+
+    table = report.rows(summaries, ratios)
+    print(f"\n{report.plain(table)}\n\n{report.cpu_lines(summaries)}\n")
+    print(f"Medians of {args.runs} runs of {args.duration} s each; wrk -t {args.threads}; "
+          f"{args.workers} worker(s); ratios = system req/s over (a) stand-in worker and (b) minimal app.\n")
+    print(report.markdown(table))
+    print(f"\nresults: {path}" + (f"\nFAILED runs: {len(failed)}" if failed else ""))
+    return len(failed)
+
+
 def main() -> None:
     args = parse_args()
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M")
@@ -286,28 +317,9 @@ def main() -> None:
         bench.fixture = asyncio.run(prepare(bench.url))
         for target in args.targets:
             bench.measure(target)
-    finally:
+    finally:  # what was measured is kept even when a run broke off
+        failed = publish(bench, args, stamp, time.monotonic() - started) if bench.runs else 1
         bench.close()
-
-    summaries = report.medians(bench.runs)
-    ratios = report.ratios(summaries)
-    failed = [r for r in [*bench.warmups, *bench.runs, *([bench.profiled] if bench.profiled else [])] if not r["ok"]]
-    config = {**vars(args), "hosts": HOSTS, "users": USERS, "window_days": WINDOW_DAYS, "cpus": os.cpu_count(),
-              "settings": {k: v for k, v in os.environ.items() if k.startswith("BOOKING_")},
-              "seconds_total": round(time.monotonic() - started)}
-    document = {"config": config, "medians": summaries.get("system", {}),
-                "baselines": {name: summaries[name] for name in ("stand-in", "minimal") if name in summaries},
-                "ratios": ratios, "failed_runs": len(failed), "runs": bench.runs, "warmups": bench.warmups,
-                "profiled": bench.profiled}
-    path = RESULTS / f"{stamp}-http.json"
-    path.write_text(json.dumps(document, indent=2))
-
-    table = report.rows(summaries, ratios)
-    print(f"\n{report.plain(table)}\n\n{report.cpu_lines(summaries)}\n")
-    print(f"Medians of {args.runs} runs of {args.duration:g} s each; wrk -t {args.threads}; "
-          f"{args.workers} worker(s); ratios = system req/s over (a) stand-in worker and (b) minimal app.\n")
-    print(report.markdown(table))
-    print(f"\nresults: {path}" + (f"\nFAILED runs: {len(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
 
 

@@ -8,7 +8,8 @@
 -- books host i mod hosts for user i mod users, at slot floor(i / hosts) after
 -- slotBase (epoch seconds), so indices never repeat a slot. done() prints one line
 -- "BENCH-JSON {...}": status counts, wrk's latency and errors, the highest index
--- sent, and the bookingId of every 201.
+-- sent, and the bookingId of every 201. `sent` counts request() calls, so it also
+-- holds the one wrk makes before the run to inspect the script (never sent).
 
 local threads = {}
 
