@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     max_group: int = Field(
         32, ge=1, description="consecutive deliveries of a partition handled in one transaction"
     )
+    lanes: int = Field(
+        2, ge=1, description="transactions a worker runs side by side; each merges several partitions' groups"
+    )
     db_pool_size: int = Field(10, ge=1)
     max_attempts: int = Field(
         5, ge=1, description="handling attempts before a failing (non-transient) command is dead-lettered"

@@ -19,6 +19,7 @@ from services.logs import configure_logging
 from services.settings import Settings, get_settings
 from services.worker.balancer import Balancer
 from services.worker.broker_view import BrokerView
+from services.worker.lanes import Lane
 from services.worker.metrics import DLQ_DEPTH, OUTBOX_BACKLOG, PARTITIONS_OWNED
 from services.worker.ops_server import OpsServer
 from services.worker.outbox_cleaner import OutboxCleaner
@@ -60,9 +61,11 @@ class Worker:
         await publisher.open()
         cleaner = OutboxCleaner(self.pool)
         pipeline = Pipeline(self.pool, publisher, cleaner, self.settings)
+        lanes = [Lane(pipeline, self.settings.max_group) for _ in range(self.settings.lanes)]
         self.consumers = [
             PartitionConsumer(
-                index, self.connection, pipeline, self.settings.prefetch, self.member_id, self.settings.max_group
+                index, self.connection, lanes[index % len(lanes)], self.settings.prefetch, self.member_id,
+                self.settings.max_group,
             )
             for index in range(self.settings.partitions)
         ]

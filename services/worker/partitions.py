@@ -14,7 +14,7 @@ import time
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from contracts.topology import partition_queue
-from services.worker.pipeline import Pipeline
+from services.worker.lanes import Lane
 
 log = logging.getLogger("booking.partitions")
 
@@ -24,14 +24,14 @@ class PartitionConsumer:
         self,
         index: int,
         connection: AbstractRobustConnection,
-        pipeline: Pipeline,
+        lane: Lane,
         prefetch: int,
         tag_prefix: str,
         max_group: int = 1,
     ) -> None:
         self.index = index
         self.connection = connection
-        self.pipeline = pipeline
+        self.lane = lane
         self.prefetch = prefetch
         self.max_group = max_group
         self.tag_prefix = tag_prefix
@@ -71,7 +71,7 @@ class PartitionConsumer:
                 group.append(buffer.get_nowait())
             async with self._handling:
                 try:
-                    await self.pipeline.run(group, self.index)
+                    await self.lane.submit(group, self.index)
                 except Exception:
                     # Left unacknowledged: the broker redelivers them, and the inbox
                     # keeps that safe.

@@ -51,10 +51,11 @@ class Pipeline:
         self.publisher = publisher
         self.settings = settings
 
-    async def run(self, messages: Sequence[AbstractIncomingMessage], partition: int) -> None:
+    async def run(self, messages: Sequence[tuple[AbstractIncomingMessage, int]]) -> None:
+        """Handle (delivery, partition) pairs, in their order, as one group."""
         started = time.perf_counter()
         deliveries = []
-        for message in messages:
+        for message, partition in messages:
             if message.redelivered:
                 REDELIVERIES.inc()
             try:
