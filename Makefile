@@ -40,8 +40,13 @@ lint: install
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
+# the worker's throughput benchmark (AMQP); options: make bench BENCH_ARGS="--runs 5 --soak-seconds 0"
 bench: install services
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# median failover time of a SIGKILLed worker among three
+bench-failover: install services
+	$(BIN)/python -m benchmarks.failover
 
 # the HTTP benchmark (POST /booking under wrk); options: make bench-http BENCH_ARGS="--profile --duration 20"
 bench-http: install services

@@ -35,8 +35,7 @@ class Progress:
                   end="" if not force else "\n", file=sys.stderr, flush=True)
 
 
-async def drive(args: argparse.Namespace) -> dict:
-    fixture = json.loads(open(args.fixture).read())
+async def drive(args: argparse.Namespace, fixture: dict) -> dict:
     commands = SCENARIOS[args.scenario](fixture["hosts"], fixture["users"], args.count, args.run)
     connection = await aio_pika.connect(args.amqp)
     channel = await connection.channel(publisher_confirms=True)
@@ -143,7 +142,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    result = asyncio.run(drive(args))
+    with open(args.fixture) as data:
+        fixture = json.load(data)
+    result = asyncio.run(drive(args, fixture))
     with open(args.out, "w") as out:
         json.dump(result, out)
 

@@ -42,7 +42,7 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-async def prepare(amqp_url: str, hosts: int, users: int, path: Path) -> dict:
+async def prepare(amqp_url: str, hosts: int, users: int) -> dict:
     async with CommandClient(amqp_url) as client:
         gate = asyncio.Semaphore(300)
 
@@ -54,9 +54,7 @@ async def prepare(amqp_url: str, hosts: int, users: int, path: Path) -> dict:
         user_ids = [r["user"]["userId"] for r in await asyncio.gather(*(ask(register()) for _ in range(users)))]
         windows = await asyncio.gather(*(ask(c) for c in window_commands(host_ids, range(0, 85))))
         assert all(w["type"] == "AvailabilityCreated" for w in windows), windows[:3]
-    fixture = {"hosts": host_ids, "users": user_ids}
-    path.write_text(json.dumps(fixture))
-    return fixture
+    return {"hosts": host_ids, "users": user_ids}
 
 
 def run_module(module: str, *args: str) -> dict:
@@ -216,7 +214,7 @@ def main() -> None:
     try:
         print("preparing: starting worker, 1,000 hosts with windows, 300 users", file=sys.stderr)
         bench.start_workers()
-        asyncio.run(prepare(bench.sandbox.amqp_url, 1000, 300, bench.fixture_path))
+        bench.fixture_path.write_text(json.dumps(asyncio.run(prepare(bench.sandbox.amqp_url, 1000, 300))))
         bench.stop_workers()
         print("baseline echo", file=sys.stderr)
         echo = summarise("echo", bench.echo_baseline())
@@ -257,8 +255,9 @@ def main() -> None:
               f"{m.get('worker_peak_rss_mib', '-'):>9}{ratios}")
     if "spread" in report:
         spread = report["spread"]
+        hot = report.get("hot", {}).get("median", {}).get("throughput", 0)
         print(f"\nspread at half rate: p99 {spread['half_rate']['p99_ms']} ms;"
-              f" hot/spread = {report.get('hot', {}).get('median', {}).get('throughput', 0) / spread['median']['throughput']:.2f}")
+              f" hot/spread = {hot / spread['median']['throughput']:.2f}")
         if "soak" in spread:
             print(f"soak: RSS growth {spread['soak']['rss_growth_pct']}% over {args.soak_seconds} s")
 

@@ -15,7 +15,6 @@ import asyncpg
 from benchmarks.scenarios import BASE_DAY, SLOT_MINUTES
 
 
-
 async def book(conn: asyncpg.Connection, host: str, user: str, start) -> None:
     end = start + timedelta(minutes=SLOT_MINUTES)
     command_id, booking_id = uuid.uuid4(), uuid.uuid4()
