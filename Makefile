@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install services migrate run test test-unit schema lint bench bench-http clean
+.PHONY: install services migrate run test test-unit schema lint bench bench-http bench-failover clean
 
 install: $(STAMP)
 
