@@ -16,12 +16,10 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import DeliveryError
 
-from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, REPLAYED_AT_HEADER, partition_key
+from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, REPLAYED_AT_HEADER, is_failure_record, partition_key
 
 # Written by the worker when it dead-letters a message (services.worker.publishing).
-BOOKING_HEADER_PREFIX = "x-booking-"
 # Written by the broker when it dead-letters or redelivers from a quorum queue.
-BROKER_HEADER_PREFIXES = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ def read_dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
 
 def replay_message(letter: DeadLetter, now: datetime) -> aio_pika.Message:
     """The message as its sender published it, without the record of its failure."""
-    headers = {name: value for name, value in letter.headers.items() if not _is_failure_record(name)}
+    headers = {name: value for name, value in letter.headers.items() if not is_failure_record(name)}
     headers[REPLAYED_AT_HEADER] = now.isoformat()
     return aio_pika.Message(
         letter.body,
@@ -217,10 +215,6 @@ class DeadLetterStore:
         except DeliveryError:  # nacked or unroutable: the message stays in the DLQ
             return False
         return True
-
-
-def _is_failure_record(header: str) -> bool:
-    return header.startswith(BOOKING_HEADER_PREFIX) or header.startswith(BROKER_HEADER_PREFIXES)
 
 
 def _deaths(headers: dict) -> list[dict]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 
-from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE, REPLAYED_AT_HEADER
+from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE, REPLAYED_AT_HEADER, is_failure_record
 from services.booking.processing import Outcome
 
 JSON = "application/json"
@@ -50,8 +50,7 @@ class Publisher:
         headers = {
             key: value
             for key, value in (message.headers or {}).items()
-            if key == REPLAYED_AT_HEADER
-            or not key.startswith(("x-booking-", "x-death", "x-first-death", "x-last-death", "x-delivery-count"))
+            if key == REPLAYED_AT_HEADER or not is_failure_record(key)
         }
         headers["x-booking-first-failure"] = now
         headers.update({f"x-booking-{key}": value for key, value in why.items()})
