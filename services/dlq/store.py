@@ -148,9 +148,9 @@ class DeadLetterStore:
         return (await self._queue()).declaration_result.message_count
 
     async def read_all(self) -> list[DeadLetter]:
-        """Every message, in queue order; all of them stay in the queue."""
+        """Every message, oldest failure first; all of them stay in the queue."""
         async with self._taken() as messages:
-            return [read_dead_letter(message) for message in messages]
+            return [letter for _, letter in _oldest_first(messages)]
 
     async def replay(
         self,
@@ -161,8 +161,7 @@ class DeadLetterStore:
         commands = await self._channel.get_exchange(COMMAND_EXCHANGE)
         now = datetime.now(UTC)
         async with self._taken() as messages:
-            letters = [(message, read_dead_letter(message)) for message in messages]
-            chosen = [(message, letter) for message, letter in letters if selection.matches(letter, now)]
+            chosen = [(message, letter) for message, letter in _oldest_first(messages) if selection.matches(letter, now)]
             report = ReplayReport(examined=len(messages), selected=[letter for _, letter in chosen])
             if dry_run:
                 return report
@@ -215,6 +214,17 @@ class DeadLetterStore:
         except DeliveryError:  # nacked or unroutable: the message stays in the DLQ
             return False
         return True
+
+
+def _oldest_first(messages: list[AbstractIncomingMessage]) -> list[tuple[AbstractIncomingMessage, DeadLetter]]:
+    """In the order the messages failed, so that a host's commands are replayed in
+    the order they were sent. Queue order would not do: a quorum queue does not keep
+    the order of many messages fetched with basic.get and put back, so every `list`
+    would shuffle it. Unknown failure times come last; the id breaks ties, so that
+    the order is the same on every run."""
+    letters = [(message, read_dead_letter(message)) for message in messages]
+    never = datetime.max.replace(tzinfo=UTC)
+    return sorted(letters, key=lambda pair: (pair[1].first_failure or never, pair[1].id))
 
 
 def _deaths(headers: dict) -> list[dict]:

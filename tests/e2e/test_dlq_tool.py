@@ -20,7 +20,7 @@ from faststream.rabbit import RabbitBroker
 from contracts.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, partition_key
 from services.worker.topology import declare_topology
 from tests.e2e.test_worker_commands import host_with_window, new_user
-from tests.support.commands import at, booking, cancel
+from tests.support.commands import at, availability, booking, cancel
 from tests.support.dlq import wait_for_dead_letter
 from tests.support.services import create_sandbox, destroy_sandbox
 
@@ -227,6 +227,41 @@ async def test_replay_dry_run_changes_nothing(sandbox, worker):
         await asyncio.sleep(1)  # time enough for a worker to answer, had anything been sent
         assert not any(replies.bodies.values())
         assert [entry["id"] for entry in await listed(sandbox.amqp_url, host)] == [e["id"] for e in before]
+
+
+async def test_list_is_oldest_failure_first_and_the_same_on_every_run(sandbox, worker):
+    """More messages than a quorum queue puts back in order after basic.get, failed
+    in an order unlike the queue's."""
+    host = str(uuid.uuid4())
+    failed_at = [datetime.now(UTC) - timedelta(minutes=minutes) for minutes in range(40)]  # newest first
+    async with RawReplies(sandbox.amqp_url) as replies:
+        for when in failed_at:
+            command = booking(host, str(uuid.uuid4()), at(9), at(9, 30))
+            await dead_letter_directly(sandbox.amqp_url, command, failure_headers(when), replies.name)
+        runs = [await listed(sandbox.amqp_url, host) for _ in range(3)]
+
+    assert [entry["firstFailure"] for entry in runs[0]] == [when.isoformat() for when in sorted(failed_at)]
+    assert [entry["id"] for entry in runs[1]] == [entry["id"] for entry in runs[0]]
+    assert [entry["id"] for entry in runs[2]] == [entry["id"] for entry in runs[0]]
+
+
+async def test_replay_sends_a_hosts_commands_in_the_order_they_failed(client, sandbox):
+    """The window failed first but sits behind the booking in the queue: replayed in
+    queue order, the booking would find no window."""
+    host, user = await new_user(client, "HOST"), await new_user(client)
+    window = availability(host, at(9), at(12))
+    slot = booking(host, user, at(9), at(9, 30))
+    first_failure = datetime.now(UTC) - timedelta(minutes=5)
+    async with RawReplies(sandbox.amqp_url) as replies:
+        await dead_letter_directly(sandbox.amqp_url, slot, failure_headers(first_failure + timedelta(seconds=1)),
+                                   replies.name, correlation_id="booking")
+        await dead_letter_directly(sandbox.amqp_url, window, failure_headers(first_failure), replies.name,
+                                   correlation_id="window")
+
+        result = await run_dlq(sandbox.amqp_url, "replay", "--host", host)
+        assert result.stdout.startswith("replayed 2 of "), result.stderr
+        assert json.loads(await replies.wait("window"))["type"] == "AvailabilityCreated"
+        assert json.loads(await replies.wait("booking"))["type"] == "BookingConfirmed"
 
 
 async def replay_fixed_command(sandbox, replies: RawReplies, command: dict) -> bytes:
