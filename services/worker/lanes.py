@@ -21,7 +21,7 @@ class Lane:
         self._runner: asyncio.Task | None = None
 
     async def submit(self, messages: Sequence[AbstractIncomingMessage], partition: int) -> None:
-        """Returns when the group is handled (or given back)."""
+        """Returns when the group is handled, or has failed (see PartitionConsumer)."""
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((messages, partition, done))
         if self._runner is None or self._runner.done():

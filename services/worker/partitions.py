@@ -5,7 +5,12 @@ buffer (no await, so arrival order is kept) and one task per partition drains it
 Each consumer has its own channel, so that a partition can be let go of on its own:
 closing the channel returns the deliveries not yet handled to the queue, ahead of
 newer ones, and the next consumer gets them in their order. (A basic.cancel alone
-would let the next consumer start while this one still holds deliveries.)"""
+would let the next consumer start while this one still holds deliveries.)
+
+That is also how a partition gives back deliveries it could not complete: nacking
+them one by one would put them behind the later deliveries it already holds (and a
+quorum queue does not even keep their own order), so the next consumer would answer
+a host's later commands first. Closing the channel returns them all in order."""
 
 import asyncio
 import logging
@@ -41,6 +46,7 @@ class PartitionConsumer:
         self._channel: AbstractChannel | None = None
         self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._drainer: asyncio.Task | None = None
+        self._giving_back: asyncio.Task | None = None
         self._handling = asyncio.Lock()
 
     @property
@@ -73,9 +79,14 @@ class PartitionConsumer:
                 try:
                     await self.lane.submit(group, self.index)
                 except Exception:
-                    # Left unacknowledged: the broker redelivers them, and the inbox
-                    # keeps that safe.
                     log.exception("deliveries not completed", extra={"partition": self.index})
+            # On a closed channel the broker has returned them already.
+            stranded = sum(1 for m in group if not m.processed and not m.channel.is_closed)
+            if stranded:
+                log.warning("giving the partition back", extra={"partition": self.index, "stranded": stranded})
+                # Not from this task: release() ends it. The balancer registers again.
+                self._giving_back = asyncio.create_task(self.release())
+                return
 
     async def release(self) -> None:
         """Let the partition go: finish the delivery being handled, then close the

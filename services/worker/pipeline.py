@@ -160,23 +160,14 @@ class Pipeline:
         )
 
     async def _guarded(self, messages: list[AbstractIncomingMessage], work) -> None:
-        """Run `work`; if it fails (say, a reply could not be published), give the
-        deliveries back after a pause: on a channel still open they would otherwise
-        stay unacknowledged for good and stop the partition. Their redelivery is
-        answered from the inbox (or the outbox relay has sent the replies meanwhile)."""
+        """Run `work`; if it fails (say, a reply could not be published), its
+        deliveries stay unacknowledged and their partition gives them back
+        (PartitionConsumer). Their redelivery is answered from the inbox, or the
+        outbox relay has sent the replies meanwhile."""
         try:
             await work
         except Exception:
             log.exception("deliveries not completed", extra={"count": len(messages)})
-            await asyncio.sleep(self.settings.retry_max_delay)
-            for message in messages:
-                if message.processed or message.channel.is_closed:
-                    continue  # answered already, or the broker redelivers it anyway
-                try:
-                    await message.nack(requeue=True)
-                except Exception as error:
-                    log.warning("delivery not given back", extra={"messageId": message.message_id,
-                                                                  "error": repr(error)})
 
     @staticmethod
     async def _ack(message: AbstractIncomingMessage) -> None:
