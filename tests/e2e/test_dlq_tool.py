@@ -15,14 +15,12 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import pytest
-from faststream.rabbit import RabbitBroker
 
 from contracts.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, partition_key
-from services.worker.topology import declare_topology
 from tests.e2e.test_worker_commands import host_with_window, new_user
 from tests.support.commands import at, availability, booking, cancel
 from tests.support.dlq import wait_for_dead_letter
-from tests.support.services import create_sandbox, destroy_sandbox
+from tests.support.services import create_sandbox, declare_worker_topology, destroy_sandbox
 
 # The console script installed next to the interpreter running the tests.
 BOOKING = Path(sys.executable).parent / "booking"
@@ -373,16 +371,7 @@ def own_vhost(servers):
 @pytest.fixture
 def own_dlq(own_vhost):
     """A vhost with the topology and an empty dead-letter queue, and no worker."""
-
-    async def declare() -> None:
-        broker = RabbitBroker(own_vhost.amqp_url, logger=None)
-        await broker.connect()
-        try:
-            await declare_topology(broker, partitions=1)
-        finally:
-            await broker.stop()
-
-    asyncio.run(declare())
+    asyncio.run(declare_worker_topology(own_vhost.amqp_url))
     return own_vhost
 
 

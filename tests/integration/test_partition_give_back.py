@@ -9,12 +9,10 @@ from collections.abc import Sequence
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
-from faststream.rabbit import RabbitBroker
 
 from contracts.topology import partition_queue
 from services.worker.partitions import PartitionConsumer
-from services.worker.topology import declare_topology
-from tests.support.services import create_sandbox, destroy_sandbox
+from tests.support.services import create_sandbox, declare_worker_topology, destroy_sandbox
 
 COUNT, FAILING, PREFETCH = 200, 40, 32
 
@@ -45,12 +43,7 @@ def vhost(servers):
 
 
 async def test_a_failed_group_comes_back_before_the_deliveries_behind_it(vhost):
-    broker = RabbitBroker(vhost.amqp_url, logger=None)
-    await broker.connect()
-    try:
-        await declare_topology(broker, partitions=1)
-    finally:
-        await broker.stop()
+    await declare_worker_topology(vhost.amqp_url)
     connection = await aio_pika.connect_robust(vhost.amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)

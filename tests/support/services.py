@@ -13,6 +13,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from faststream.rabbit import RabbitBroker
+
+from services.worker.topology import declare_topology
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -144,3 +147,13 @@ def destroy_sandbox(sandbox: Sandbox) -> None:
             await conn.close()
 
     asyncio.run(drop())
+
+
+async def declare_worker_topology(amqp_url: str, partitions: int = 1) -> None:
+    """The worker's topology on a vhost, with no worker running."""
+    broker = RabbitBroker(amqp_url, logger=None)
+    await broker.connect()
+    try:
+        await declare_topology(broker, partitions=partitions)
+    finally:
+        await broker.stop()
