@@ -22,7 +22,7 @@ class Settings(BaseSettings):
         32, ge=1, description="consecutive deliveries of a partition handled in one transaction"
     )
     lanes: int = Field(
-        2, ge=1, description="transactions a worker runs side by side; each merges several partitions' groups"
+        1, ge=1, description="transactions a worker runs side by side; each merges several partitions' groups"
     )
     db_pool_size: int = Field(10, ge=1)
     max_attempts: int = Field(

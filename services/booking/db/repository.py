@@ -1,6 +1,11 @@
 """Reads and writes of the booking tables inside one unit of work (an open asyncpg
 transaction). Plain SQL, prepared and cached by asyncpg; each handler loads what it
-decides on in one round trip and builds no ORM objects."""
+decides on in one round trip and builds no ORM objects.
+
+New bookings are not inserted at once: they wait for the next statement that could
+see them (a read of the same host, or any other write) or go in with the outcomes,
+in the same statement. A group of bookings for different hosts so costs one round
+trip per booking instead of two."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -79,20 +84,44 @@ def _person(person_id: UUID, role: str | None) -> Person | None:
     return Person(person_id, role) if role else None
 
 
+_INSERT_BOOKINGS = (
+    "INSERT INTO bookings (id, host_id, user_id, period, status) SELECT b.id, b.host_id, b.user_id,"
+    " tstzrange(b.s, b.e, '[)'), b.status"
+    " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::booking_status[])"
+    " AS b(id, host_id, user_id, s, e, status)"
+)
+_STORE_OUTCOMES = (
+    "stored AS (INSERT INTO processed_commands (command_id, command_type, fingerprint, actor_id, reply_type, reply)"
+    " SELECT * FROM unnest($7::uuid[], $8::text[], $9::bytea[], $10::uuid[], $11::text[], $12::bytea[])"
+    " RETURNING command_id)"
+    " INSERT INTO outbox (command_id, reply_to, correlation_id) SELECT * FROM unnest($7::uuid[], $13::text[], $14::text[])"
+)
+
+
+def _booking_columns(bookings: Sequence[Booking]) -> tuple[list, ...]:
+    return (
+        [b.id for b in bookings], [b.host_id for b in bookings], [b.user_id for b in bookings],
+        [b.range.start for b in bookings], [b.range.end for b in bookings], [b.status for b in bookings],
+    )
+
+
 class Repository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._unwritten: list[Booking] = []  # new bookings, in the order they were decided
 
     # ---- loading, one round trip per handler
 
     async def host_and_windows(self, host_id: UUID, around: TimeRange) -> tuple[Person | None, list[Window]]:
         """The host (row locked) and its windows overlapping or touching `around`."""
+        await self._write_unwritten(host_id)
         row = await self.conn.fetchrow(HOST_AND_WINDOWS, host_id, around.start, around.end)
         return _person(host_id, row[0]), _windows(host_id, *row[1:5])
 
     async def host_windows_taken(
         self, host_id: UUID, around: TimeRange
     ) -> tuple[Person | None, list[Window], list[TimeRange]]:
+        await self._write_unwritten(host_id)
         row = await self.conn.fetchrow(HOST_WINDOWS_TAKEN, host_id, around.start, around.end, None)
         return _person(host_id, row[0]), _windows(host_id, *row[1:5]), _ranges(*row[5:7])
 
@@ -100,11 +129,13 @@ class Repository:
         self, host_id: UUID, user_id: UUID, wanted: TimeRange
     ) -> tuple[Person | None, Person | None, list[Window], list[TimeRange]]:
         """Host (locked), user, the windows around `wanted` and the confirmed bookings over it."""
+        await self._write_unwritten(host_id)
         row = await self.conn.fetchrow(BOOKING_PARTIES, host_id, wanted.start, wanted.end, None, user_id)
         return _person(host_id, row[0]), _person(user_id, row[1]), _windows(host_id, *row[2:6]), _ranges(*row[6:8])
 
     async def booking(self, host_id: UUID, booking_id: UUID) -> Booking | None:
         """The booking (row locked), after locking its host."""
+        await self._write_unwritten(host_id)
         row = await self.conn.fetchrow(BOOKING_ROW, host_id, booking_id)
         if row is None:
             return None
@@ -113,6 +144,7 @@ class Repository:
     async def slot_context(
         self, host_id: UUID, wanted: TimeRange, excluding: UUID
     ) -> tuple[list[Window], list[TimeRange]]:
+        await self._write_unwritten(host_id)
         row = await self.conn.fetchrow(HOST_WINDOWS_TAKEN, host_id, wanted.start, wanted.end, excluding)
         return _windows(host_id, *row[1:5]), _ranges(*row[5:7])
 
@@ -120,6 +152,7 @@ class Repository:
 
     async def add_user(self, user_id: UUID, name: str, email: str, role: str) -> bool:
         """False when the email is taken (compared case-insensitively)."""
+        await self._write_unwritten()
         inserted = await self.conn.fetchval(
             "INSERT INTO users (id, name, email, role) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT ((lower(email))) DO NOTHING RETURNING true",
@@ -128,6 +161,7 @@ class Repository:
         return bool(inserted)
 
     async def save_window(self, window: Window, *, is_new: bool) -> None:
+        await self._write_unwritten()
         if is_new:
             await self._write(
                 "INSERT INTO availability_windows (id, host_id, period, slot_minutes)"
@@ -141,17 +175,25 @@ class Repository:
             )
 
     async def delete_windows(self, ids: Iterable[UUID]) -> None:
+        await self._write_unwritten()
         ids = list(ids)
         if ids:
             await self.conn.execute("DELETE FROM availability_windows WHERE id = ANY($1::uuid[])", ids)
 
     async def add_booking(self, booking: Booking) -> None:
-        await self._write(
-            "INSERT INTO bookings (id, host_id, user_id, period, status) VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6)",
-            booking.id, booking.host_id, booking.user_id, booking.range.start, booking.range.end, booking.status,
-        )
+        """Written later (see the module's note); a refusal by the exclusion
+        constraint then fails the whole unit of work with ConstraintViolated."""
+        self._unwritten.append(booking)
+
+    async def _write_unwritten(self, host_id: UUID | None = None) -> None:
+        """Before a statement that could see them: one that reads `host_id`'s rows,
+        or (None) any write."""
+        if self._unwritten and (host_id is None or any(b.host_id == host_id for b in self._unwritten)):
+            bookings, self._unwritten = self._unwritten, []
+            await self._write(_INSERT_BOOKINGS, *_booking_columns(bookings))
 
     async def update_booking(self, booking: Booking) -> None:
+        await self._write_unwritten()
         await self._write(
             "UPDATE bookings SET period = tstzrange($2, $3, '[)'), status = $4, updated_at = now() WHERE id = $1",
             booking.id, booking.range.start, booking.range.end, booking.status,
@@ -174,17 +216,15 @@ class Repository:
         return {r[0]: StoredOutcome(bytes(r[1]), r[2], bytes(r[3])) for r in rows}
 
     async def store_outcomes(self, outcomes: Sequence[NewOutcome]) -> None:
-        """The outcomes and their outbox rows, in one statement. A unique violation
-        means another consumer stored one of these commands first."""
-        if not outcomes:
+        """The outcomes, their outbox rows and the bookings not yet written, in one
+        statement. A unique violation means another consumer stored one of these
+        commands first."""
+        if not outcomes and not self._unwritten:
             return
+        bookings, self._unwritten = self._unwritten, []
         await self._write(
-            "WITH stored AS (INSERT INTO processed_commands"
-            " (command_id, command_type, fingerprint, actor_id, reply_type, reply)"
-            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::uuid[], $5::text[], $6::bytea[])"
-            " RETURNING command_id)"
-            " INSERT INTO outbox (command_id, reply_to, correlation_id)"
-            " SELECT * FROM unnest($1::uuid[], $7::text[], $8::text[])",
+            f"WITH booked AS ({_INSERT_BOOKINGS}), {_STORE_OUTCOMES}",
+            *_booking_columns(bookings),
             [o.command_id for o in outcomes],
             [o.command_type for o in outcomes],
             [o.fingerprint for o in outcomes],
