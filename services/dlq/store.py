@@ -135,10 +135,13 @@ class DeadLetterStore:
 
     async def __aenter__(self) -> "DeadLetterStore":
         self._connection = await aio_pika.connect(self.amqp_url)
+        await self._open_channel()
+        return self
+
+    async def _open_channel(self) -> None:
         # on_return_raises: an unroutable message must fail its publish rather than
         # count as confirmed, or it would leave the DLQ without reaching a partition.
         self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._connection.close()
@@ -198,14 +201,16 @@ class DeadLetterStore:
                 taken.append(message)
             yield taken
         finally:
-            await self._put_back(taken)
+            await self._put_back()
 
-    async def _put_back(self, messages: list[AbstractIncomingMessage]) -> None:
-        if self._channel.is_closed:
-            return  # the broker has requeued them with the channel
-        for message in messages:
-            if not message.processed:
-                await message.nack(requeue=True)
+    async def _put_back(self) -> None:
+        """Closing the channel returns every message not acknowledged. Not a nack:
+        RabbitMQ 4 counts a nack towards a quorum queue's delivery limit (20 by
+        default there) and would drop a dead letter after some twenty `list` runs;
+        a return on a closed channel it does not count."""
+        if not self._channel.is_closed:
+            await self._channel.close()
+        await self._open_channel()
 
     @staticmethod
     async def _republish(commands: AbstractExchange, letter: DeadLetter) -> bool:
