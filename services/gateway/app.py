@@ -23,6 +23,7 @@ from contracts.commands import (
 )
 from contracts.replies import ReplyMessage
 from contracts.time import parse_rfc3339
+from services.booking.db import SERVER_SETTINGS
 from services.gateway import queries
 from services.gateway.bodies import RescheduleRequest
 from services.gateway.limits import BodySizeLimit
@@ -67,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     signer = TokenSigner(settings.token_secret, settings.token_ttl)
     requester = Requester(settings.amqp_url)
-    engine: AsyncEngine = create_async_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+    engine: AsyncEngine = create_async_engine(
+        settings.sqlalchemy_url, pool_size=settings.db_pool_size, connect_args={"server_settings": SERVER_SETTINGS}
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

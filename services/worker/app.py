@@ -13,6 +13,7 @@ from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 
 from contracts.topology import DEAD_LETTER_QUEUE
+from services.booking.db import SERVER_SETTINGS
 from services.booking.db.bootstrap import prepare_database
 from services.booking.outbox import backlog
 from services.logs import configure_logging
@@ -49,15 +50,9 @@ class Worker:
 
     async def prepare(self) -> None:
         await prepare_database(self.settings)
-        # Custom plans: a prepared statement's generic plan is fixed when it is
-        # first made, on a new database while the inbox and the outbox are nearly
-        # empty (a sequential scan), and kept until the tables are analysed again,
-        # which with autovacuum off (as here) is never. The inbox check then read
-        # every stored outcome once per group: 591 bookings/s fell to 491 within a
-        # minute of the HTTP benchmark. Planning each statement costs less.
         self.pool = await asyncpg.create_pool(
             self.settings.database_url, min_size=2, max_size=self.settings.db_pool_size,
-            server_settings={"plan_cache_mode": "force_custom_plan"},
+            server_settings=SERVER_SETTINGS,
         )
 
     async def start(self) -> None:
