@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import DeliveryError
 
 from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, REPLAYED_AT_HEADER, is_failure_record, partition_key
@@ -135,13 +135,15 @@ class DeadLetterStore:
 
     async def __aenter__(self) -> "DeadLetterStore":
         self._connection = await aio_pika.connect(self.amqp_url)
-        await self._open_channel()
+        self._opened: AbstractChannel | None = None
         return self
 
-    async def _open_channel(self) -> None:
-        # on_return_raises: an unroutable message must fail its publish rather than
-        # count as confirmed, or it would leave the DLQ without reaching a partition.
-        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+    async def _channel(self) -> AbstractChannel:
+        if self._opened is None or self._opened.is_closed:
+            # on_return_raises: an unroutable message must fail its publish rather than
+            # count as confirmed, or it would leave the DLQ without reaching a partition.
+            self._opened = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        return self._opened
 
     async def __aexit__(self, *exc: object) -> None:
         await self._connection.close()
@@ -161,7 +163,7 @@ class DeadLetterStore:
         dry_run: bool = False,
         on_progress: Callable[[int, int], None] = lambda done, total: None,
     ) -> ReplayReport:
-        commands = await self._channel.get_exchange(COMMAND_EXCHANGE)
+        commands = await (await self._channel()).get_exchange(COMMAND_EXCHANGE)
         now = datetime.now(UTC)
         async with self._taken() as messages:
             chosen = [(message, letter) for message, letter in _oldest_first(messages) if selection.matches(letter, now)]
@@ -183,7 +185,7 @@ class DeadLetterStore:
 
     async def _queue(self) -> AbstractQueue:
         # Passive: the tool reports a missing topology instead of creating one.
-        return await self._channel.declare_queue(DEAD_LETTER_QUEUE, passive=True)
+        return await (await self._channel()).declare_queue(DEAD_LETTER_QUEUE, passive=True)
 
     @asynccontextmanager
     async def _taken(self) -> AsyncIterator[list[AbstractIncomingMessage]]:
@@ -208,9 +210,8 @@ class DeadLetterStore:
         RabbitMQ 4 counts a nack towards a quorum queue's delivery limit (20 by
         default there) and would drop a dead letter after some twenty `list` runs;
         a return on a closed channel it does not count."""
-        if not self._channel.is_closed:
-            await self._channel.close()
-        await self._open_channel()
+        if self._opened is not None and not self._opened.is_closed:
+            await self._opened.close()
 
     @staticmethod
     async def _republish(commands: AbstractExchange, letter: DeadLetter) -> bool:
