@@ -163,7 +163,9 @@ class HttpBench:
     # ---- processes
 
     def env(self) -> dict[str, str]:
-        return self.sandbox.env(BOOKING_HTTP_PORT=str(self.port), PYTHONUNBUFFERED="1")
+        return self.sandbox.env(
+            BOOKING_HTTP_PORT=str(self.port), BOOKING_GATEWAYS=str(self.args.gateways), PYTHONUNBUFFERED="1"
+        )
 
     def processes(self, role: str) -> list[ServiceProcess]:
         env, log = self.env(), self.logs / f"{role}.log"
@@ -188,7 +190,8 @@ class HttpBench:
                     process.start()
 
     def pids(self, *roles: str) -> list[int]:
-        return [p.pid for role in roles for p in self.running.get(role, [])]
+        """With their children: BOOKING_GATEWAYS > 1 serves from child processes."""
+        return [pid for role in roles for p in self.running.get(role, []) for pid in p.family()]
 
     def meter(self) -> CpuMeter:
         return CpuMeter({
@@ -235,7 +238,7 @@ class HttpBench:
             svg = svgs[name] = str(RESULTS / f"{self.stamp}-{name}.svg")
             with open(self.logs / f"py-spy-{name}.log", "w") as log:
                 spies.append(subprocess.Popen(
-                    [spy, "record", "--nonblocking", "-d", str(round(seconds)), "-o", svg, "--pid",
+                    [spy, "record", "--nonblocking", "--subprocesses", "-d", str(round(seconds)), "-o", svg, "--pid",
                      str(self.pids(name)[0])], stdout=log, stderr=subprocess.STDOUT))
         return spies, svgs
 
@@ -275,6 +278,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--targets", type=lambda s: s.split(","), default=list(ROLES),
                         help="any of system,stand-in,minimal (default all)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BOOKING_WORKERS", "1")))
+    parser.add_argument("--gateways", type=int, default=int(os.environ.get("BOOKING_GATEWAYS", "1")),
+                        help="gateway processes on the port, for the system and stand-in targets")
+    parser.add_argument("--label", default="", help="added to the result file names")
     parser.add_argument("--profile", action="store_true",
                         help="one extra c=16 run of the system under py-spy: results/<date>-gateway.svg, -worker.svg")
     return parser.parse_args()
@@ -298,7 +304,8 @@ def publish(bench: HttpBench, args: argparse.Namespace, stamp: str, seconds: flo
     table = report.rows(summaries, ratios)
     print(f"\n{report.plain(table)}\n\n{report.cpu_lines(summaries)}\n")
     print(f"Medians of {args.runs} runs of {args.duration} s each; wrk -t {args.threads}; "
-          f"{args.workers} worker(s); ratios = system req/s over (a) stand-in worker and (b) minimal app.\n")
+          f"{args.workers} worker(s), {args.gateways} gateway process(es); "
+          "ratios = system req/s over (a) stand-in worker and (b) minimal app.\n")
     print(report.markdown(table))
     print(f"\nresults: {path}" + (f"\nFAILED runs: {len(failed)}" if failed else ""))
     return len(failed)
@@ -306,7 +313,7 @@ def publish(bench: HttpBench, args: argparse.Namespace, stamp: str, seconds: flo
 
 def main() -> None:
     args = parse_args()
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M") + (f"-{args.label}" if args.label else "")
     RESULTS.mkdir(parents=True, exist_ok=True)
     bench = HttpBench(args, stamp)
     started = time.monotonic()

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     partitions: int = Field(16, ge=1, le=1024, description="partition queues of booking.commands")
     http_port: int = Field(8000, description="the gateway's port")
+    gateways: int = Field(1, ge=1, description="gateway processes sharing the port")
     prefetch: int = Field(32, ge=1, description="unacknowledged deliveries per partition consumer")
     max_group: int = Field(
         32, ge=1, description="consecutive deliveries of a partition handled in one transaction"

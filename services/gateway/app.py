@@ -41,6 +41,7 @@ from services.gateway.openapi import (
 from services.gateway.problems import problem, rejection_problem
 from services.gateway.requester import BrokerUnavailable, Requester
 from services.gateway.tokens import TokenSigner
+from services.logs import configure_logging
 from services.settings import Settings, get_settings
 
 log = logging.getLogger("booking.gateway")
@@ -62,6 +63,13 @@ def command_id_for(caller: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller}\n{idempotency_key}"))
+
+
+def create_served_app() -> FastAPI:
+    """What uvicorn builds in each gateway process (services.gateway.__main__)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

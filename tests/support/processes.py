@@ -1,6 +1,7 @@
 """Running the real worker (and later the gateway) as child processes."""
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,9 +14,13 @@ class ServiceProcess:
     """A service started with `python -m module`, its JSON logs in a file."""
 
     def __init__(
-        self, module: str, env: dict[str, str], log_path: Path, ready_line: str, cwd: Path = ROOT
+        self, module: str, env: dict[str, str], log_path: Path, ready_line: str, cwd: Path = ROOT,
+        port: int | None = None,
     ) -> None:
+        """Ready once `ready_line` is logged and, given a `port`, it accepts connections
+        (several gateway processes start accepting only after their parent's log line)."""
         self.module = module
+        self.port = port
         self.cwd = cwd
         self.env = env
         self.log_path = log_path
@@ -31,7 +36,7 @@ class ServiceProcess:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.ready_line in self.new_log():
+            if self.ready_line in self.new_log() and (self.port is None or _accepting(self.port)):
                 return self
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.module} exited at start:\n{self.new_log()[-4000:]}")
@@ -61,6 +66,31 @@ class ServiceProcess:
         assert self.process is not None
         return self.process.pid
 
+    def family(self) -> list[int]:
+        """This process and its children (BOOKING_GATEWAYS > 1 serves from children)."""
+        return [self.pid, *child_pids(self.pid)]
+
+
+def _accepting(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def child_pids(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
 
 def worker_process(env: dict[str, str], log_path: Path, tree: Path = ROOT) -> ServiceProcess:
     """`tree`: the checkout whose worker runs (the benchmark measures an older one too)."""
@@ -72,12 +102,10 @@ def worker_process(env: dict[str, str], log_path: Path, tree: Path = ROOT) -> Se
 
 def gateway_process(env: dict[str, str], log_path: Path, port: int) -> ServiceProcess:
     env = {**env, "PYTHONUNBUFFERED": "1", "BOOKING_HTTP_PORT": str(port)}
-    return ServiceProcess("services.gateway", env, log_path, "Uvicorn running")
+    return ServiceProcess("services.gateway", env, log_path, "Uvicorn running", port=port)
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
