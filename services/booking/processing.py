@@ -3,20 +3,22 @@ decision and writes, the stored outcomes and their outbox rows, in one transacti
 Several consecutive commands can share the transaction; they are handled in order,
 each seeing the writes of the ones before it."""
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from contracts.commands import COMMAND_TYPES
+from contracts.commands import COMMAND_TYPES, CreateBooking
 from contracts.envelope import Incoming
 from contracts.reasons import Reason
 from contracts.replies import REJECTION_FOR, ROUTING_KEYS, Reply
 from contracts.wire import field_errors
 from services.booking.db.repository import NewOutcome, Repository, StoredOutcome
+from services.booking.domain.ranges import TimeRange
 from services.booking.handlers import HANDLERS, HandlerContext
 
 
@@ -52,6 +54,31 @@ def _actor(data: dict) -> UUID | None:
         return None
 
 
+Command = BaseModel  # one of contracts.commands.COMMAND_TYPES
+
+
+def _parse(incoming: Incoming) -> Command | ValidationError:
+    try:
+        return COMMAND_TYPES[incoming.type].model_validate(incoming.data)
+    except ValidationError as error:
+        return error
+
+
+def _bookings_of_hosts_seen_once(
+    commands: Sequence[Command | ValidationError | None],
+) -> list[tuple[UUID, UUID, TimeRange]]:
+    """The bookings whose loads can be made together, up front: those of a host that
+    no other command of the group names, so nothing before them changes that host.
+    (A user a booking names cannot be new in the same group: its id only comes with
+    the reply to its registration, published after the group commits.)"""
+    hosts = Counter(getattr(command, "host_id", None) for command in commands)
+    return [
+        (command.host_id, command.user_id, TimeRange(command.start_time, command.end_time))
+        for command in commands
+        if isinstance(command, CreateBooking) and hosts[command.host_id] == 1
+    ]
+
+
 class CommandService:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -63,13 +90,16 @@ class CommandService:
         async with self.pool.acquire() as conn, conn.transaction():
             repo = Repository(conn)
             known = await repo.stored_outcomes([r.incoming.command_id for r in requests])
+            # None: stored before, answered again below
+            commands = [None if r.incoming.command_id in known else _parse(r.incoming) for r in requests]
+            await repo.preload_booking_parties(_bookings_of_hosts_seen_once(commands))
             outcomes, new = [], []
-            for request in requests:
+            for request, command in zip(requests, commands, strict=True):
                 incoming = request.incoming
                 if incoming.command_id in known:
                     outcomes.append(self._answer_again(incoming, known[incoming.command_id], now))
                     continue
-                reply = await self._decide(incoming, repo, now)
+                reply = await self._decide(incoming, command, repo, now)
                 body = encode(reply)
                 new.append(
                     NewOutcome(
@@ -83,16 +113,14 @@ class CommandService:
         return outcomes
 
     @staticmethod
-    async def _decide(incoming: Incoming, repo: Repository, now: datetime) -> Reply:
-        try:
-            command = COMMAND_TYPES[incoming.type].model_validate(incoming.data)
-        except ValidationError as error:
+    async def _decide(incoming: Incoming, command: Command | ValidationError, repo: Repository, now: datetime) -> Reply:
+        if isinstance(command, ValidationError):
             return REJECTION_FOR[incoming.type](
                 commandId=incoming.command_id,
                 occurredAt=now,
                 reason=Reason.VALIDATION_FAILED,
                 detail="The command has fields that are missing or invalid.",
-                errors=field_errors(error),
+                errors=field_errors(command),
             )
         return await HANDLERS[incoming.type](command, HandlerContext(repo, now))
 

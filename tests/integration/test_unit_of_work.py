@@ -71,3 +71,40 @@ async def test_a_group_sees_its_own_bookings_in_order(service, sandbox):
         [(host, "09:00"), (host, "09:30"), (other, "09:00")]
     )
     assert outcomes == len(replies)
+
+
+async def test_bookings_of_hosts_seen_once_are_loaded_together_and_decided_alike(service, sandbox):
+    """Each booking names a host no other command of the group names, so their loads
+    are made in one round trip before the group is decided; every rule still holds."""
+    replies = await handled(service, *(register("HOST") for _ in range(5)), register())
+    *hosts, user = (reply["user"]["userId"] for reply in replies)
+    free, taken, bare, misaligned, unknown_user = hosts
+    await handled(service, *(availability(h, at(9), at(12)) for h in (free, taken, misaligned, unknown_user)))
+    await handled(service, booking(taken, user, at(9), at(9, 30)))
+
+    replies = await handled(
+        service,
+        booking(free, user, at(9), at(9, 30)),
+        booking(taken, user, at(9), at(9, 30)),
+        booking(bare, user, at(9), at(9, 30)),
+        booking(misaligned, user, at(9, 10), at(9, 40)),
+        booking(unknown_user, str(uuid.uuid4()), at(9), at(9, 30)),
+        booking(str(uuid.uuid4()), user, at(9), at(9, 30)),
+    )
+
+    assert [(r["type"], r.get("reason")) for r in replies] == [
+        ("BookingConfirmed", None),
+        ("BookingRejected", "SLOT_TAKEN"),
+        ("BookingRejected", "OUTSIDE_AVAILABILITY"),
+        ("BookingRejected", "MISALIGNED_SLOT"),
+        ("BookingRejected", "USER_NOT_FOUND"),
+        ("BookingRejected", "HOST_NOT_FOUND"),
+    ]
+    conn = await asyncpg.connect(sandbox.database_url)
+    try:
+        confirmed = await conn.fetchval(
+            "SELECT count(*) FROM bookings WHERE host_id = ANY($1::uuid[])", [uuid.UUID(h) for h in hosts]
+        )
+    finally:
+        await conn.close()
+    assert confirmed == 2  # the one booked before and the free slot

@@ -20,19 +20,21 @@ from services.booking.domain.windows import Window
 # The host row lock serialises every write of one host, even when two consumers (a
 # rebalance, a partition-count change) handle the host at once.
 _LOCK_HOST = "host AS (SELECT id, role FROM users WHERE id = $1 FOR NO KEY UPDATE)"
-# Windows that overlap or touch [$2, $3).
-_WINDOWS_NEAR = (
-    "SELECT coalesce(array_agg(id ORDER BY lower(period)), '{}'), coalesce(array_agg(lower(period) ORDER BY"
-    " lower(period)), '{}'), coalesce(array_agg(upper(period) ORDER BY lower(period)), '{}'),"
-    " coalesce(array_agg(slot_minutes ORDER BY lower(period)), '{}') FROM availability_windows"
-    " WHERE host_id = $1 AND (period && tstzrange($2, $3, '[)') OR period -|- tstzrange($2, $3, '[)'))"
+# Windows that overlap or touch [start, end).
+_WINDOWS_NEAR_OF = (
+    "SELECT coalesce(array_agg(id ORDER BY lower(period)), '{{}}'), coalesce(array_agg(lower(period) ORDER BY"
+    " lower(period)), '{{}}'), coalesce(array_agg(upper(period) ORDER BY lower(period)), '{{}}'),"
+    " coalesce(array_agg(slot_minutes ORDER BY lower(period)), '{{}}') FROM availability_windows"
+    " WHERE host_id = {host} AND (period && tstzrange({start}, {end}, '[)') OR period -|- tstzrange({start}, {end}, '[)'))"
 )
-# Confirmed bookings overlapping [$2, $3), but the one named $4 (if any).
-_TAKEN = (
-    "SELECT coalesce(array_agg(lower(period)), '{}'), coalesce(array_agg(upper(period)), '{}') FROM bookings"
-    " WHERE host_id = $1 AND status = 'CONFIRMED' AND period && tstzrange($2, $3, '[)')"
-    " AND ($4::uuid IS NULL OR id <> $4)"
+# Confirmed bookings overlapping [start, end), but the one named `excluding` (if any).
+_TAKEN_OF = (
+    "SELECT coalesce(array_agg(lower(period)), '{{}}'), coalesce(array_agg(upper(period)), '{{}}') FROM bookings"
+    " WHERE host_id = {host} AND status = 'CONFIRMED' AND period && tstzrange({start}, {end}, '[)')"
+    " AND ({excluding}::uuid IS NULL OR id <> {excluding})"
 )
+_WINDOWS_NEAR = _WINDOWS_NEAR_OF.format(host="$1", start="$2", end="$3")
+_TAKEN = _TAKEN_OF.format(host="$1", start="$2", end="$3", excluding="$4")
 
 HOST_AND_WINDOWS = f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), w.* FROM ({_WINDOWS_NEAR}) w"
 HOST_WINDOWS_TAKEN = (
@@ -41,6 +43,19 @@ HOST_WINDOWS_TAKEN = (
 BOOKING_PARTIES = (
     f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), (SELECT role FROM users WHERE id = $5), w.*, t.*"
     f" FROM ({_WINDOWS_NEAR}) w, ({_TAKEN}) t"
+)
+# BOOKING_PARTIES of several bookings at once, in the order asked; the hosts are
+# locked in id order, so that two consumers locking the same hosts cannot deadlock.
+MANY_BOOKING_PARTIES = (
+    "WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[])"
+    " WITH ORDINALITY AS a(host_id, user_id, s, e, n)),"
+    " hosts AS MATERIALIZED (SELECT id, role FROM users WHERE id IN (SELECT host_id FROM asked)"
+    " ORDER BY id FOR NO KEY UPDATE)"
+    " SELECT (SELECT role FROM hosts WHERE hosts.id = asked.host_id), (SELECT role FROM users WHERE id = asked.user_id),"
+    f" w.*, t.* FROM asked"
+    f" CROSS JOIN LATERAL ({_WINDOWS_NEAR_OF.format(host='asked.host_id', start='asked.s', end='asked.e')}) w"
+    f" CROSS JOIN LATERAL ({_TAKEN_OF.format(host='asked.host_id', start='asked.s', end='asked.e', excluding='NULL')}) t"
+    " ORDER BY asked.n"
 )
 BOOKING_ROW = (
     f"WITH {_LOCK_HOST} SELECT b.id, b.host_id, b.user_id, lower(b.period), upper(b.period), b.status,"
@@ -109,6 +124,7 @@ class Repository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self._unwritten: list[Booking] = []  # new bookings, in the order they were decided
+        self._preloaded: dict[tuple[UUID, UUID, TimeRange], asyncpg.Record] = {}
 
     # ---- loading, one round trip per handler
 
@@ -125,12 +141,28 @@ class Repository:
         row = await self.conn.fetchrow(HOST_WINDOWS_TAKEN, host_id, around.start, around.end, None)
         return _person(host_id, row[0]), _windows(host_id, *row[1:5]), _ranges(*row[5:7])
 
+    async def preload_booking_parties(self, wanted: Sequence[tuple[UUID, UUID, TimeRange]]) -> None:
+        """booking_parties of several bookings in one round trip; each is then answered
+        once from memory. Only for hosts no other command of the unit of work touches:
+        nothing else may change what was loaded."""
+        if len(wanted) > 1:
+            rows = await self.conn.fetch(
+                MANY_BOOKING_PARTIES,
+                [host for host, _, _ in wanted],
+                [user for _, user, _ in wanted],
+                [when.start for _, _, when in wanted],
+                [when.end for _, _, when in wanted],
+            )
+            self._preloaded.update(zip(wanted, rows, strict=True))
+
     async def booking_parties(
         self, host_id: UUID, user_id: UUID, wanted: TimeRange
     ) -> tuple[Person | None, Person | None, list[Window], list[TimeRange]]:
         """Host (locked), user, the windows around `wanted` and the confirmed bookings over it."""
-        await self._write_unwritten(host_id)
-        row = await self.conn.fetchrow(BOOKING_PARTIES, host_id, wanted.start, wanted.end, None, user_id)
+        row = self._preloaded.pop((host_id, user_id, wanted), None)
+        if row is None:
+            await self._write_unwritten(host_id)
+            row = await self.conn.fetchrow(BOOKING_PARTIES, host_id, wanted.start, wanted.end, None, user_id)
         return _person(host_id, row[0]), _person(user_id, row[1]), _windows(host_id, *row[2:6]), _ranges(*row[6:8])
 
     async def booking(self, host_id: UUID, booking_id: UUID) -> Booking | None:
