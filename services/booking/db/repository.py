@@ -4,8 +4,10 @@ decides on in one round trip and builds no ORM objects.
 
 New bookings are not inserted at once: they wait for the next statement that could
 see them (a read of the same host, or any other write) or go in with the outcomes,
-in the same statement. A group of bookings for different hosts so costs one round
-trip per booking instead of two."""
+in the same statement. And the loads of several bookings can be made together, up
+front, when the caller knows nothing else in the unit of work touches their hosts
+(preload_booking_parties). A group of bookings for different hosts so costs a few
+round trips in all instead of two per booking."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
