@@ -54,7 +54,7 @@ MANY_BOOKING_PARTIES = (
     " hosts AS MATERIALIZED (SELECT id, role FROM users WHERE id IN (SELECT host_id FROM asked)"
     " ORDER BY id FOR NO KEY UPDATE)"
     " SELECT (SELECT role FROM hosts WHERE hosts.id = asked.host_id), (SELECT role FROM users WHERE id = asked.user_id),"
-    f" w.*, t.* FROM asked"
+    " w.*, t.* FROM asked"
     f" CROSS JOIN LATERAL ({_WINDOWS_NEAR_OF.format(host='asked.host_id', start='asked.s', end='asked.e')}) w"
     f" CROSS JOIN LATERAL ({_TAKEN_OF.format(host='asked.host_id', start='asked.s', end='asked.e', excluding='NULL')}) t"
     " ORDER BY asked.n"
