@@ -34,8 +34,10 @@ def parse_rfc3339(value: object) -> datetime:
 
 def _whole_minute(value: object) -> datetime:
     parsed = parse_rfc3339(value)
-    if parsed.second or parsed.microsecond:
-        raise PydanticCustomError("timestamp_minute", "timestamp must be a whole minute (seconds zero)")
+    # fromisoformat keeps six digits of a fraction: look at all of them (.000000001 is not zero)
+    fraction = _RFC3339.match(value).group(1) if isinstance(value, str) else None
+    if parsed.second or parsed.microsecond or (fraction and fraction.strip(".0")):
+        raise PydanticCustomError("timestamp_minute", "timestamp must be a whole minute (seconds and any fraction zero)")
     return parsed
 
 

@@ -5,7 +5,7 @@ import json
 import uuid
 
 from tests.e2e.test_worker_commands import host_with_window, new_user
-from tests.support.commands import at, booking, register
+from tests.support.commands import at, availability, booking, register
 from tests.support.dlq import wait_for_dead_letter
 
 
@@ -79,3 +79,24 @@ async def test_oversized_body_is_dead_lettered_with_a_reply(client, sandbox):
 
 async def test_a_json_array_is_dead_lettered_with_a_reply(client, sandbox):
     await _assert_dead_lettered(client, sandbox, b"[1, 2, 3]", "k", "not a JSON object")
+
+
+async def test_a_nanosecond_past_the_minute_is_refused_on_the_wire(client):
+    # issue 11, item 6a: fromisoformat keeps microseconds only, so this once passed as 10:00
+    host = await new_user(client, "HOST")
+    nanosecond = availability(host, "2032-05-20T10:00:00.000000001Z", "2032-05-20T12:00:00Z")
+    reply = await client.request(nanosecond)
+    assert reply["type"] == "AvailabilityRejected", reply
+    assert reply["reason"] == "VALIDATION_FAILED", reply
+    assert [e["field"] for e in reply["errors"]] == ["startTime"], reply
+    # a zero fraction of any length is a whole minute
+    zeros = availability(host, "2032-05-20T10:00:00.000000000Z", "2032-05-20T12:00:00.0000000000Z")
+    created = await client.request(zeros)
+    assert created["type"] == "AvailabilityCreated", created
+    assert created["availability"]["startTime"] == "2032-05-20T10:00:00Z"
+    user = await new_user(client)
+    late = booking(host, user, "2032-05-20T10:00:00Z", "2032-05-20T10:30:00.000000001+00:00")
+    refused = await client.request(late)
+    assert refused["type"] == "BookingRejected", refused
+    assert refused["reason"] == "VALIDATION_FAILED", refused
+    assert [e["field"] for e in refused["errors"]] == ["endTime"], refused

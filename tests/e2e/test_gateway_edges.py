@@ -1,0 +1,34 @@
+"""Issue 11, item 6: bad input that once got through the gateway, over real HTTP in
+front of the real worker. Every answer is held to the OpenAPI document too."""
+
+import httpx
+
+from tests.e2e import test_gateway
+from tests.e2e.test_gateway import booked, fields_of, window
+from tests.support.http_client import assert_problem, bearer, sign_up
+
+# the fixtures of the gateway's tests: a client whose every answer is held to the OpenAPI document
+documented, http = test_gateway.documented, test_gateway.http
+
+NANO = "2032-05-20T10:00:00.000000001Z"
+
+
+# ---- 6a: a fraction must be zero, however long
+
+
+async def test_a_nanosecond_past_the_minute_is_refused_over_http(http: httpx.AsyncClient):
+    host_id, token = await sign_up(http, "HOST")
+    response = await http.post("/availability", json=window(host_id, NANO, "2032-05-20T12:00:00Z"), headers=bearer(token))
+    assert fields_of(assert_problem(response, 422, "VALIDATION_FAILED")) == {"startTime"}
+    zeros = window(host_id, "2032-05-20T10:00:00.000000000Z", "2032-05-20T12:00:00Z")
+    created = await http.post("/availability", json=zeros, headers=bearer(token))
+    assert created.status_code == 201, created.text
+    assert created.json()["availability"]["startTime"] == "2032-05-20T10:00:00Z"
+    user = await sign_up(http)
+    booking = await booked(http, host_id, user, "2032-05-20T10:00:00Z", "2032-05-20T10:30:00Z")
+    moved = await http.post(
+        f"/booking/{booking['bookingId']}/reschedule",
+        json={"startTime": "2032-05-20T11:00:00Z", "endTime": "2032-05-20T11:30:00.0000000001Z"},
+        headers=bearer(user[1]),
+    )
+    assert fields_of(assert_problem(moved, 422, "VALIDATION_FAILED")) == {"endTime"}
