@@ -32,6 +32,8 @@ class TokenSigner:
 
     def verify(self, token: str, now: float | None = None) -> UUID | None:
         """The user id of a genuine, unexpired token; None for anything else."""
+        if not token.isascii():  # a genuine token is base64url; compare_digest raises on other text
+            return None
         payload, _, signature = token.partition(".")
         if not payload or not hmac.compare_digest(signature, self._sign(payload)):
             return None

@@ -32,3 +32,19 @@ async def test_a_nanosecond_past_the_minute_is_refused_over_http(http: httpx.Asy
         headers=bearer(user[1]),
     )
     assert fields_of(assert_problem(moved, 422, "VALIDATION_FAILED")) == {"endTime"}
+
+
+# ---- 6b: a bearer token that is not ASCII
+
+
+async def test_a_bearer_token_with_non_ascii_characters_is_unauthenticated(http: httpx.AsyncClient):
+    _, token = await sign_up(http)
+    payload, _, signature = token.partition(".")
+    tokens = ["é".encode(), "ünï.cödé".encode(), f"{token}é".encode(), f"{payload}.{signature[:-1]}\xff".encode("latin-1"),
+              "日本.語".encode(), b"\xff\xfe.\x80"]
+    routes = [("GET", f"/booking/{'0' * 8}-0000-4000-8000-{'0' * 12}"), ("POST", "/booking"), ("GET", "/commands/x")]
+    for raw in tokens:
+        for method, path in routes:
+            response = await http.request(method, path, headers={"Authorization": b"Bearer " + raw}, json={})
+            assert_problem(response, 401, "UNAUTHENTICATED")
+            assert response.headers["www-authenticate"] == "Bearer"
