@@ -24,7 +24,7 @@ if ! answers 127.0.0.1 5672; then
 fi
 
 if command -v rabbitmq-plugins >/dev/null; then
-  rabbitmq-plugins enable rabbitmq_consistent_hash_exchange rabbitmq_management >/dev/null
+  rabbitmq-plugins enable rabbitmq_sharding rabbitmq_consistent_hash_exchange rabbitmq_management >/dev/null
   for _ in $(seq 1 60); do answers 127.0.0.1 15672 && break; sleep 1; done
 fi
 

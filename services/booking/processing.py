@@ -64,6 +64,17 @@ def _parse(incoming: Incoming) -> Command | ValidationError:
         return error
 
 
+def _hosts_named(requests: Sequence[Request]) -> list[UUID]:
+    """The hosts the commands name: their unit of work locks them before reading."""
+    hosts = []
+    for request in requests:
+        try:
+            hosts.append(UUID(request.incoming.data["hostId"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # no host, or not a valid id: the command fails validation
+    return hosts
+
+
 def _bookings_of_hosts_seen_once(
     commands: Sequence[Command | ValidationError | None],
 ) -> list[tuple[UUID, UUID, TimeRange]]:
@@ -89,7 +100,9 @@ class CommandService:
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             repo = Repository(conn)
-            known = await repo.stored_outcomes([r.incoming.command_id for r in requests])
+            known = await repo.lock_hosts_and_read_inbox(
+                [r.incoming.command_id for r in requests], _hosts_named(requests)
+            )
             # None: stored before, answered again below
             commands = [None if r.incoming.command_id in known else _parse(r.incoming) for r in requests]
             await repo.preload_booking_parties(_bookings_of_hosts_seen_once(commands))

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from tests.support.amqp_client import CommandClient
-from tests.support.commands import at, availability, booking, register
+from tests.support.commands import at, availability, booking, register, removal
 from tests.support.processes import worker_process
 from tests.support.services import create_sandbox, destroy_sandbox
 
@@ -147,24 +147,75 @@ def _handled(log: str) -> list[dict]:
     return [json.loads(line) for line in log.splitlines() if '"msg": "handled"' in line]
 
 
-async def test_two_consumers_of_one_host_at_once_still_book_each_slot_once(cluster):
-    """After a partition-count change a host can briefly sit in two partitions; the
-    host row lock and the exclusion constraint keep it right. Race one host's
-    bookings through two partition queues at once."""
-    cluster(1)
+def _queues_of_two_members(sandbox) -> tuple[str, str]:
+    """A partition queue owned by one worker process and one owned by the other."""
+    owners = list(wait_for_spread(sandbox, 2).values())
+    return f"booking.commands.{min(owners[0])}", f"booking.commands.{min(owners[1])}"
+
+
+async def _publish_to(client: CommandClient, command: dict, queue: str) -> asyncio.Future:
+    """Straight to one partition queue, around the hash: what a replay routed by a
+    differently-cased host id, or a rebalance, does to one host."""
+    return await client.publish_raw(json.dumps(command).encode(), queue, command["commandId"], to_queue=True)
+
+
+async def test_two_workers_racing_for_one_host_still_book_each_slot_once(cluster):
+    """Two worker processes consume one host at once; the host row lock and the
+    exclusion constraint keep every slot booked once."""
+    cluster(2)
+    first_queue, second_queue = _queues_of_two_members(cluster.sandbox)
     async with CommandClient(cluster.sandbox.amqp_url) as client:
         host = (await client.request(register("HOST")))["user"]["userId"]
         await client.request(availability(host, at(9), at(12)))
-        users = [r["user"]["userId"] for r in await asyncio.gather(*[client.request(register()) for _ in range(60)])]
+        users = [r["user"]["userId"] for r in await asyncio.gather(*[client.request(register()) for _ in range(120)])]
         waiters = []
         for i, user in enumerate(users):
             command = booking(host, user, at(9 + i % 3), at(9 + i % 3, 30))
-            queue = f"booking.commands.{i % 2}"  # straight to a queue, around the hash
-            body = json.dumps(command).encode()
-            waiters.append(await client.publish_raw(body, queue, command["commandId"], to_queue=True))
+            waiters.append(await _publish_to(client, command, (first_queue, second_queue)[i % 2]))
         replies = await asyncio.wait_for(asyncio.gather(*waiters), 60)
     confirmed = [r for r in replies if r["type"] == "BookingConfirmed"]
     assert len(confirmed) == 3
     assert all(r["reason"] == "SLOT_TAKEN" for r in replies if r["type"] == "BookingRejected")
     _, doubles = await _ledger(cluster.sandbox.database_url, [])
     assert doubles == 0
+
+
+DAYS, SLOTS_A_DAY = 30, 6
+
+
+async def test_a_second_owner_of_a_host_reads_what_the_first_committed(cluster):
+    """Fenced reads. Two worker processes handle one host at once: one books each
+    slot, the other cuts that slot out of the host's availability. In any order one
+    of the two must lose (the booking finds no window, or the cut finds a booking);
+    a cut that read its host before the booking committed would leave a confirmed
+    booking outside every window."""
+    cluster(2)
+    booking_queue, removal_queue = _queues_of_two_members(cluster.sandbox)
+    async with CommandClient(cluster.sandbox.amqp_url) as client:
+        host = (await client.request(register("HOST")))["user"]["userId"]
+        user = (await client.request(register()))["user"]["userId"]
+        await asyncio.gather(*[client.request(availability(host, at(9, day=d), at(12, day=d))) for d in range(DAYS)])
+        pairs = []
+        for day in range(DAYS):
+            for k in range(SLOTS_A_DAY):
+                start, end = at(9, 30 * k, day=day), at(9, 30 * (k + 1), day=day)
+                booked = await _publish_to(client, booking(host, user, start, end), booking_queue)
+                cut = await _publish_to(client, removal(host, start, end), removal_queue)
+                pairs.append((booked, cut))
+        outcomes = [
+            (b["type"], c["type"]) for b, c in await asyncio.wait_for(
+                asyncio.gather(*(asyncio.gather(b, c) for b, c in pairs)), 120
+            )
+        ]
+    both_won = [o for o in outcomes if o == ("BookingConfirmed", "AvailabilityRemoved")]
+    assert not both_won, f"{len(both_won)} of {len(outcomes)} slots were both booked and cut"
+    assert set(outcomes) <= {("BookingConfirmed", "AvailabilityRejected"), ("BookingRejected", "AvailabilityRemoved")}
+    conn = await asyncpg.connect(cluster.sandbox.database_url)
+    try:
+        stranded = await conn.fetchval(
+            "SELECT count(*) FROM bookings b WHERE b.status = 'CONFIRMED' AND NOT EXISTS"
+            " (SELECT 1 FROM availability_windows w WHERE w.host_id = b.host_id AND w.period @> b.period)"
+        )
+    finally:
+        await conn.close()
+    assert stranded == 0

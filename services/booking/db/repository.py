@@ -19,9 +19,20 @@ from services.booking.domain.bookings import Booking, Person
 from services.booking.domain.ranges import TimeRange
 from services.booking.domain.windows import Window
 
-# The host row lock serialises every write of one host, even when two consumers (a
-# rebalance, a partition-count change) handle the host at once.
-_LOCK_HOST = "host AS (SELECT id, role FROM users WHERE id = $1 FOR NO KEY UPDATE)"
+# Fenced reads. The host row lock serialises every write of one host, even when two
+# consumers (a rebalance, a replay routed by a differently-cased id) handle the host at
+# once, and it is taken by the unit of work's first statement, on its own
+# (lock_hosts_and_read_inbox). At READ COMMITTED a statement reads the snapshot taken
+# when it started: a read sharing a statement with a lock it had to wait for would not
+# see what the lock's previous holder committed meanwhile. Every read below runs in a
+# later statement, after the lock is held, so it sees the truth.
+_LOCK_HOSTS_READ_INBOX = (
+    "WITH locked AS MATERIALIZED (SELECT id FROM users WHERE id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE),"
+    " held AS (SELECT count(*) AS hosts FROM locked)"
+    " SELECT p.command_id, p.fingerprint, p.reply_type, p.reply FROM held"
+    " LEFT JOIN processed_commands p ON p.command_id = ANY($1::uuid[])"
+)
+_HOST = "host AS (SELECT id, role FROM users WHERE id = $1)"
 # Windows that overlap or touch [start, end).
 _WINDOWS_NEAR_OF = (
     "SELECT coalesce(array_agg(id ORDER BY lower(period)), '{{}}'), coalesce(array_agg(lower(period) ORDER BY"
@@ -38,30 +49,27 @@ _TAKEN_OF = (
 _WINDOWS_NEAR = _WINDOWS_NEAR_OF.format(host="$1", start="$2", end="$3")
 _TAKEN = _TAKEN_OF.format(host="$1", start="$2", end="$3", excluding="$4")
 
-HOST_AND_WINDOWS = f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), w.* FROM ({_WINDOWS_NEAR}) w"
+HOST_AND_WINDOWS = f"WITH {_HOST} SELECT (SELECT role FROM host), w.* FROM ({_WINDOWS_NEAR}) w"
 HOST_WINDOWS_TAKEN = (
-    f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), w.*, t.* FROM ({_WINDOWS_NEAR}) w, ({_TAKEN}) t"
+    f"WITH {_HOST} SELECT (SELECT role FROM host), w.*, t.* FROM ({_WINDOWS_NEAR}) w, ({_TAKEN}) t"
 )
 BOOKING_PARTIES = (
-    f"WITH {_LOCK_HOST} SELECT (SELECT role FROM host), (SELECT role FROM users WHERE id = $5), w.*, t.*"
+    f"WITH {_HOST} SELECT (SELECT role FROM host), (SELECT role FROM users WHERE id = $5), w.*, t.*"
     f" FROM ({_WINDOWS_NEAR}) w, ({_TAKEN}) t"
 )
-# BOOKING_PARTIES of several bookings at once, in the order asked; the hosts are
-# locked in id order, so that two consumers locking the same hosts cannot deadlock.
+# BOOKING_PARTIES of several bookings at once, in the order asked.
 MANY_BOOKING_PARTIES = (
     "WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[])"
-    " WITH ORDINALITY AS a(host_id, user_id, s, e, n)),"
-    " hosts AS MATERIALIZED (SELECT id, role FROM users WHERE id IN (SELECT host_id FROM asked)"
-    " ORDER BY id FOR NO KEY UPDATE)"
-    " SELECT (SELECT role FROM hosts WHERE hosts.id = asked.host_id), (SELECT role FROM users WHERE id = asked.user_id),"
+    " WITH ORDINALITY AS a(host_id, user_id, s, e, n))"
+    " SELECT (SELECT role FROM users WHERE id = asked.host_id), (SELECT role FROM users WHERE id = asked.user_id),"
     " w.*, t.* FROM asked"
     f" CROSS JOIN LATERAL ({_WINDOWS_NEAR_OF.format(host='asked.host_id', start='asked.s', end='asked.e')}) w"
     f" CROSS JOIN LATERAL ({_TAKEN_OF.format(host='asked.host_id', start='asked.s', end='asked.e', excluding='NULL')}) t"
     " ORDER BY asked.n"
 )
 BOOKING_ROW = (
-    f"WITH {_LOCK_HOST} SELECT b.id, b.host_id, b.user_id, lower(b.period), upper(b.period), b.status,"
-    " (SELECT count(*) FROM host) FROM bookings b WHERE b.id = $2 FOR UPDATE OF b"
+    "SELECT b.id, b.host_id, b.user_id, lower(b.period), upper(b.period), b.status"
+    " FROM bookings b WHERE b.id = $2 AND b.host_id = $1"
 )
 
 
@@ -131,7 +139,7 @@ class Repository:
     # ---- loading, one round trip per handler
 
     async def host_and_windows(self, host_id: UUID, around: TimeRange) -> tuple[Person | None, list[Window]]:
-        """The host (row locked) and its windows overlapping or touching `around`."""
+        """The host and its windows overlapping or touching `around`."""
         await self._write_unwritten(host_id)
         row = await self.conn.fetchrow(HOST_AND_WINDOWS, host_id, around.start, around.end)
         return _person(host_id, row[0]), _windows(host_id, *row[1:5])
@@ -160,7 +168,7 @@ class Repository:
     async def booking_parties(
         self, host_id: UUID, user_id: UUID, wanted: TimeRange
     ) -> tuple[Person | None, Person | None, list[Window], list[TimeRange]]:
-        """Host (locked), user, the windows around `wanted` and the confirmed bookings over it."""
+        """Host, user, the windows around `wanted` and the confirmed bookings over it."""
         row = self._preloaded.pop((host_id, user_id, wanted), None)
         if row is None:
             await self._write_unwritten(host_id)
@@ -168,7 +176,7 @@ class Repository:
         return _person(host_id, row[0]), _person(user_id, row[1]), _windows(host_id, *row[2:6]), _ranges(*row[6:8])
 
     async def booking(self, host_id: UUID, booking_id: UUID) -> Booking | None:
-        """The booking (row locked), after locking its host."""
+        """The booking, if it is one of this host's."""
         await self._write_unwritten(host_id)
         row = await self.conn.fetchrow(BOOKING_ROW, host_id, booking_id)
         if row is None:
@@ -241,13 +249,16 @@ class Repository:
 
     # ---- inbox and outbox
 
-    async def stored_outcomes(self, command_ids: Sequence[UUID]) -> dict[UUID, StoredOutcome]:
-        rows = await self.conn.fetch(
-            "SELECT command_id, fingerprint, reply_type, reply FROM processed_commands"
-            " WHERE command_id = ANY($1::uuid[])",
-            list(command_ids),
-        )
-        return {r[0]: StoredOutcome(bytes(r[1]), r[2], bytes(r[3])) for r in rows}
+    async def lock_hosts_and_read_inbox(
+        self, command_ids: Sequence[UUID], host_ids: Iterable[UUID]
+    ) -> dict[UUID, StoredOutcome]:
+        """The unit of work's first statement: lock the hosts its commands name (in id
+        order, so two consumers locking the same hosts cannot deadlock) and read the
+        stored outcomes of its commands. That read may miss an outcome committed while
+        the lock was awaited; storing the command again then violates the inbox's key
+        and the command is handled again, from the inbox."""
+        rows = await self.conn.fetch(_LOCK_HOSTS_READ_INBOX, list(command_ids), sorted(set(host_ids)))
+        return {r[0]: StoredOutcome(bytes(r[1]), r[2], bytes(r[3])) for r in rows if r[0] is not None}
 
     async def store_outcomes(self, outcomes: Sequence[NewOutcome]) -> None:
         """The outcomes, their outbox rows and the bookings not yet written, in one
