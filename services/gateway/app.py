@@ -190,13 +190,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/availability/{host_id}/slots", tags=["availability"],
              summary="Slots starting in a UTC day (date) or in [from, to), at most 31 days",
+             description="Any day of the calendar may be asked, 0001-01-01 to 9999-12-31 (a day without "
+             "slots is an empty list). `from` and `to` are RFC 3339 with an offset; an instant outside "
+             "the years 1 to 9999 once in UTC is 422 VALIDATION_FAILED.",
              response_model=None, responses=responses(200, Slots, *READ_PROBLEMS))
     async def list_slots(
         host_id: UUID,
         _: Caller,
-        day: Annotated[date | None, Query(alias="date")] = None,
-        from_: Annotated[str | None, Query(alias="from")] = None,
-        to: Annotated[str | None, Query()] = None,
+        day: Annotated[date | None, Query(alias="date", description="YYYY-MM-DD, a UTC day")] = None,
+        from_: Annotated[str | None, Query(alias="from", description="RFC 3339 with offset, inclusive")] = None,
+        to: Annotated[str | None, Query(description="RFC 3339 with offset, exclusive")] = None,
     ) -> dict:
         start, end = slot_range(day, from_, to)
         try:
@@ -270,7 +273,8 @@ class _Answered(Exception):
 def slot_range(day: date | None, from_: str | None, to: str | None) -> tuple[datetime, datetime]:
     if day is not None and from_ is None and to is None:
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return start, start + timedelta(days=1)
+        # 9999-12-31 ends past the last datetime; every slot of it starts before that
+        return start, start + timedelta(days=1) if day < date.max else datetime.max.replace(tzinfo=UTC)
     if day is None and from_ is not None and to is not None:
         try:
             start, end = parse_rfc3339(from_), parse_rfc3339(to)

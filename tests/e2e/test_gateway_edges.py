@@ -4,7 +4,7 @@ front of the real worker. Every answer is held to the OpenAPI document too."""
 import httpx
 
 from tests.e2e import test_gateway
-from tests.e2e.test_gateway import booked, fields_of, window
+from tests.e2e.test_gateway import booked, fields_of, new_host, window
 from tests.support.http_client import assert_problem, bearer, sign_up
 
 # the fixtures of the gateway's tests: a client whose every answer is held to the OpenAPI document
@@ -48,3 +48,44 @@ async def test_a_bearer_token_with_non_ascii_characters_is_unauthenticated(http:
             response = await http.request(method, path, headers={"Authorization": b"Bearer " + raw}, json={})
             assert_problem(response, 401, "UNAUTHENTICATED")
             assert response.headers["www-authenticate"] == "Bearer"
+
+
+# ---- 6c: the edges of the calendar
+
+EDGE_DAYS = ["9999-12-31", "9999-12-30", "0001-01-01", "0001-01-02"]
+EDGE_RANGES = [
+    ("0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z"),
+    ("9999-12-31T00:00:00Z", "9999-12-31T23:59:59.999999Z"),
+    ("9999-12-31T00:00:00Z", "9999-12-31T23:59:59.999999999Z"),
+    ("9999-12-30T23:00:00-01:00", "9999-12-31T22:00:00-01:00"),
+    ("0001-01-01T01:00:00+01:00", "0001-01-01T02:00:00+01:00"),
+]
+OUT_OF_RANGE = [
+    ("0001-01-01T00:00:00+01:00", "0001-01-02T00:00:00Z"),  # before year 1 in UTC
+    ("9999-12-31T00:00:00Z", "9999-12-31T23:59:00-01:00"),  # after year 9999 in UTC
+    ("9999-12-31T23:30:00-01:00", "9999-12-31T23:59:00-01:00"),
+    ("0000-12-31T00:00:00Z", "0001-01-01T00:00:00Z"),
+    ("9999-12-31T00:00:00Z", "10000-01-01T00:00:00Z"),
+]
+
+
+async def test_slots_at_the_edges_of_the_calendar_are_a_clean_answer(http: httpx.AsyncClient):
+    host_id, _ = await new_host(http)
+    _, token = await sign_up(http)
+    path = f"/availability/{host_id}/slots"
+    for day in EDGE_DAYS:
+        response = await http.get(path, params={"date": day}, headers=bearer(token))
+        assert response.status_code == 200, f"date={day}: {response.status_code} {response.text}"
+        assert response.json() == {"slots": []}
+    for start, end in EDGE_RANGES:
+        response = await http.get(path, params={"from": start, "to": end}, headers=bearer(token))
+        assert response.status_code == 200, f"{start}..{end}: {response.status_code} {response.text}"
+        assert response.json() == {"slots": []}
+    for start, end in OUT_OF_RANGE:
+        response = await http.get(path, params={"from": start, "to": end}, headers=bearer(token))
+        assert_problem(response, 422, "VALIDATION_FAILED")
+    for day in ["10000-01-01", "0000-01-01", "9999-13-01", "2031-02-29"]:
+        assert_problem(await http.get(path, params={"date": day}, headers=bearer(token)), 422, "VALIDATION_FAILED")
+    # the day that ends at the end of the calendar: the host is still looked up
+    unknown = f"/availability/{'0' * 8}-0000-4000-8000-{'0' * 12}/slots"
+    assert_problem(await http.get(unknown, params={"date": "9999-12-31"}, headers=bearer(token)), 404, "HOST_NOT_FOUND")
