@@ -1,10 +1,13 @@
 """Enqueue-and-wait over one long-lived connection: commands go out on a channel
 with publisher confirms, replies come back through direct reply-to on that same
-channel and are matched to their waiters by correlation id (= commandId)."""
+channel and are matched to their waiters by correlation id, one per request (not the
+commandId: two requests with one commandId and different bodies get different
+answers, the second COMMAND_ID_REUSED)."""
 
 import asyncio
 import json
 import logging
+import uuid
 from typing import Any
 
 import aio_pika
@@ -23,7 +26,7 @@ class Requester:
     def __init__(self, amqp_url: str, publish_timeout: float = 5.0) -> None:
         self.amqp_url = amqp_url
         self.publish_timeout = publish_timeout
-        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._waiters: dict[str, asyncio.Future] = {}
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._ready = asyncio.Event()
 
@@ -54,29 +57,25 @@ class Requester:
         return self._connection is not None and not self._connection.is_closed and self._ready.is_set()
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
-        for waiter in self._waiters.pop(message.correlation_id or "", []):
-            if not waiter.done():
-                waiter.set_result(json.loads(message.body))
+        waiter = self._waiters.pop(message.correlation_id or "", None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(json.loads(message.body))
 
     async def request(self, command: dict[str, Any], timeout: float) -> dict | None:
         """Publish and wait up to `timeout` for the reply; None when it did not come
         in time (the command is enqueued and will be answered)."""
-        key = command["commandId"]
+        correlation_id = str(uuid.uuid4())
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(key, []).append(waiter)
+        self._waiters[correlation_id] = waiter
         try:
-            await self._publish(command)
+            await self._publish(command, correlation_id)
             return await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
             return None
         finally:
-            waiters = self._waiters.get(key)
-            if waiters and waiter in waiters:
-                waiters.remove(waiter)
-                if not waiters:
-                    del self._waiters[key]
+            self._waiters.pop(correlation_id, None)
 
-    async def _publish(self, command: dict[str, Any]) -> None:
+    async def _publish(self, command: dict[str, Any], correlation_id: str) -> None:
         if not self.connected:
             raise BrokerUnavailable("not connected to the broker")
         message = aio_pika.Message(
@@ -84,7 +83,7 @@ class Requester:
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             reply_to=DIRECT_REPLY_TO,
-            correlation_id=command["commandId"],
+            correlation_id=correlation_id,
         )
         try:
             await asyncio.wait_for(

@@ -1,10 +1,14 @@
 """Issue 11, item 6: bad input that once got through the gateway, over real HTTP in
 front of the real worker. Every answer is held to the OpenAPI document too."""
 
+import asyncio
+import uuid
+
 import httpx
 
 from tests.e2e import test_gateway
-from tests.e2e.test_gateway import booked, fields_of, new_host, window
+from tests.e2e.test_gateway import book, booked, fields_of, new_host, window
+from tests.support.commands import at
 from tests.support.http_client import assert_problem, bearer, sign_up
 
 # the fixtures of the gateway's tests: a client whose every answer is held to the OpenAPI document
@@ -89,3 +93,43 @@ async def test_slots_at_the_edges_of_the_calendar_are_a_clean_answer(http: httpx
     # the day that ends at the end of the calendar: the host is still looked up
     unknown = f"/availability/{'0' * 8}-0000-4000-8000-{'0' * 12}/slots"
     assert_problem(await http.get(unknown, params={"date": "9999-12-31"}, headers=bearer(token)), 404, "HOST_NOT_FOUND")
+
+
+# ---- 6d: one Idempotency-Key, two requests at once
+
+
+async def test_one_key_with_two_bodies_at_once_is_a_reused_command_for_one_of_them(http: httpx.AsyncClient):
+    host_id, _ = await new_host(http)
+    user = await sign_up(http)
+    for attempt in range(12):
+        key = f"race-{uuid.uuid4()}"
+        slots = [(at(9, 30 * (2 * attempt % 6)), at(9, 30 * (2 * attempt % 6) + 30)),
+                 (at(9, 30 * (2 * attempt % 6 + 1)), at(9, 30 * (2 * attempt % 6 + 1) + 30))]
+        answers = await asyncio.gather(
+            *(book(http, host_id, user, start, end, **{"Idempotency-Key": key}) for start, end in slots)
+        )
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [201, 409], f"attempt {attempt}: {[a.text for a in answers]}"
+        won, lost = sorted(answers, key=lambda a: a.status_code)
+        assert_problem(lost, 409, "COMMAND_ID_REUSED")
+        booking = won.json()["booking"]
+        assert (booking["startTime"], booking["endTime"]) == slots[answers.index(won)]
+        # the one that won keeps its answer; cancel it so that the next round finds the slot free
+        again = await book(http, host_id, user, *slots[answers.index(won)], **{"Idempotency-Key": key})
+        assert again.json() == won.json()
+        cancelled = await http.post(f"/booking/{booking['bookingId']}/cancel", headers=bearer(user[1]))
+        assert cancelled.status_code == 200, cancelled.text
+
+
+async def test_one_key_with_one_body_at_once_gives_both_callers_the_same_success(http: httpx.AsyncClient):
+    host_id, _ = await new_host(http)
+    for attempt in range(12):
+        user = await sign_up(http)
+        key = f"twin-{uuid.uuid4()}"
+        start, end = at(9, 30 * (attempt % 6)), at(9, 30 * (attempt % 6) + 30)
+        answers = await asyncio.gather(*(book(http, host_id, user, start, end, **{"Idempotency-Key": key}) for _ in range(3)))
+        assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
+        assert answers[0].json() == answers[1].json() == answers[2].json()
+        booking = answers[0].json()["booking"]
+        cancelled = await http.post(f"/booking/{booking['bookingId']}/cancel", headers=bearer(user[1]))
+        assert cancelled.status_code == 200, cancelled.text
