@@ -49,6 +49,8 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c6a43-4f0e-4f59-9a34-5a7a4c1b7c11")
 MAX_QUERY_RANGE = timedelta(days=31)
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 422, 503)
 READ_PROBLEMS = (401, 404, 422)
+NOT_YOURS = ("For the booking's user or host only: anyone else gets 404 BOOKING_NOT_FOUND, as for an unknown "
+             "booking, so that a stranger does not learn that it exists.")
 
 
 class Problem(Exception):
@@ -214,32 +216,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"booking": reply["booking"]}
 
     @app.get("/booking/{booking_id}", tags=["bookings"], summary="A booking, for its user or host",
+             description=NOT_YOURS,
              response_model=None, responses=responses(200, BookingBody, *READ_PROBLEMS))
     async def get_booking(booking_id: UUID, user: Caller) -> dict:
+        return {"booking": await booking_of(booking_id, user)}
+
+    async def booking_of(booking_id: UUID, user: UUID) -> dict:
+        """The booking, for its user or host; anyone else gets the 404 of an unknown booking
+        (reading, cancelling or moving it), so that a stranger does not learn it exists."""
         found = await queries.booking(engine, booking_id)
         if found is None or str(user) not in (found["userId"], found["hostId"]):
             raise Problem(404, "BOOKING_NOT_FOUND", "No booking with that id for you.")
-        return {"booking": found}
-
-    async def host_of(booking_id: UUID) -> str:
-        found = await queries.booking(engine, booking_id)
-        if found is None:
-            raise Problem(404, "BOOKING_NOT_FOUND", "No booking with that id.")
-        return found["hostId"]
+        return found
 
     @app.post("/booking/{booking_id}/cancel", tags=["bookings"], summary="CancelBooking",
+              description=NOT_YOURS,
               response_model=None, responses=responses(200, BookingBody, *WRITE_PROBLEMS, pending=True))
     async def cancel_booking(booking_id: UUID, user: Caller, idempotency_key: IdempotencyKey = None) -> dict:
-        body = {"hostId": await host_of(booking_id), "bookingId": str(booking_id)}
+        body = {"hostId": (await booking_of(booking_id, user))["hostId"], "bookingId": str(booking_id)}
         reply = await send("CancelBooking", user, body, command_id_for(str(user), idempotency_key))
         return {"booking": reply["booking"]}
 
     @app.post("/booking/{booking_id}/reschedule", tags=["bookings"],
               summary="RescheduleBooking: move to another slot of the same host, atomically",
+              description=NOT_YOURS,
               response_model=None, responses=responses(200, BookingRescheduledBody, *WRITE_PROBLEMS, pending=True))
     async def reschedule_booking(booking_id: UUID, body: RescheduleRequest, user: Caller,
                                  idempotency_key: IdempotencyKey = None) -> dict:
-        command = {"hostId": await host_of(booking_id), "bookingId": str(booking_id), **body.to_wire()}
+        host_id = (await booking_of(booking_id, user))["hostId"]
+        command = {"hostId": host_id, "bookingId": str(booking_id), **body.to_wire()}
         reply = await send("RescheduleBooking", user, command, command_id_for(str(user), idempotency_key))
         return {key: reply[key] for key in ("booking", "previousStartTime", "previousEndTime")}
 

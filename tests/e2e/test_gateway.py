@@ -562,19 +562,22 @@ async def test_booking_validation(http):
 
 
 async def test_a_caller_cannot_read_or_cancel_another_users_booking(http):
+    # 404 as for an unknown booking, so a stranger does not learn that it exists (issue 11, 6e)
     host_id, _ = await new_host(http)
     owner = await sign_up(http)
     booking = await booked(http, host_id, owner)
     stranger = await sign_up(http)
     _, other_host_token = await new_host(http)
     for token in (stranger[1], other_host_token):
-        response = await http.get(f"/booking/{booking['bookingId']}", headers=bearer(token))
-        assert_problem(response, 404, "BOOKING_NOT_FOUND")
-        response = await http.post(f"/booking/{booking['bookingId']}/cancel", headers=bearer(token))
-        assert_problem(response, 403, "FORBIDDEN")
-        move = {"startTime": at(10), "endTime": at(10, 30)}
-        response = await http.post(f"/booking/{booking['bookingId']}/reschedule", json=move, headers=bearer(token))
-        assert_problem(response, 403, "FORBIDDEN")
+        for key in (None, "stranger-key"):
+            headers = {**bearer(token), **({"Idempotency-Key": key} if key else {})}
+            response = await http.get(f"/booking/{booking['bookingId']}", headers=headers)
+            assert_problem(response, 404, "BOOKING_NOT_FOUND")
+            response = await http.post(f"/booking/{booking['bookingId']}/cancel", headers=headers)
+            assert_problem(response, 404, "BOOKING_NOT_FOUND")
+            move = {"startTime": at(10), "endTime": at(10, 30)}
+            response = await http.post(f"/booking/{booking['bookingId']}/reschedule", json=move, headers=headers)
+            assert_problem(response, 404, "BOOKING_NOT_FOUND")
     mine = await http.get(f"/booking/{booking['bookingId']}", headers=bearer(owner[1]))
     assert mine.json() == {"booking": booking}
 
