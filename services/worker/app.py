@@ -5,6 +5,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 
 import aio_pika
 import asyncpg
@@ -12,7 +13,7 @@ import uvloop
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 
-from contracts.topology import DEAD_LETTER_QUEUE
+from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE
 from services.booking.db import SERVER_SETTINGS
 from services.booking.db.bootstrap import prepare_database
 from services.booking.outbox import backlog
@@ -28,9 +29,12 @@ from services.worker.outbox_relay import OutboxRelay
 from services.worker.partitions import PartitionConsumer
 from services.worker.pipeline import Pipeline
 from services.worker.publishing import Publisher
-from services.worker.topology import declare_topology
+from services.worker.topology import TopologyMismatch, declare_topology, routing_state
 
 log = logging.getLogger("booking.worker")
+# Exit status of a worker that will not consume on the topology it found: starting
+# it again changes nothing until an operator acts (the log line says what to do).
+EXIT_REFUSED = 2
 
 
 class Worker:
@@ -57,7 +61,10 @@ class Worker:
 
     async def start(self) -> None:
         """Runs once FastStream has connected the broker."""
-        await declare_topology(self.broker, self.settings.partitions)
+        # Refuses (TopologyMismatch) to consume where hosts would change partitions.
+        exchange_type, bound = await self.broker_view.exchange_routing(COMMAND_EXCHANGE)
+        routing = routing_state(exchange_type, bound, self.settings.partitions)
+        await declare_topology(self.broker, self.settings.partitions, routing)
         self.connection = await aio_pika.connect_robust(self.settings.amqp_url)
         publisher = Publisher(await self.connection.channel(publisher_confirms=True))
         await publisher.open()
@@ -149,7 +156,11 @@ def create_app(settings: Settings | None = None) -> FastStream:
 
 
 def main() -> None:
-    uvloop.run(create_app().run())
+    try:
+        uvloop.run(create_app().run())
+    except TopologyMismatch as refusal:
+        log.error("worker refused to start", extra={"reason": str(refusal)})
+        sys.exit(EXIT_REFUSED)
 
 
 if __name__ == "__main__":

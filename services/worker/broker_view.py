@@ -41,5 +41,17 @@ class BrokerView:
         response.raise_for_status()
         return int(response.json().get("messages", 0))
 
+    async def exchange_routing(self, exchange: str) -> tuple[str | None, set[str]]:
+        """The exchange's type (None when it does not exist) and the queues bound to it."""
+        base = f"/api/exchanges/{quote(self.vhost, safe='')}/{quote(exchange, safe='')}"
+        response = await self._client.get(base)
+        if response.status_code == 404:
+            return None, set()
+        response.raise_for_status()
+        bindings = await self._client.get(f"{base}/bindings/source")
+        bindings.raise_for_status()
+        queues = {b["destination"] for b in bindings.json() if b.get("destination_type") == "queue"}
+        return response.json()["type"], queues
+
     async def close(self) -> None:
         await self._client.aclose()

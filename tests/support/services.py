@@ -26,7 +26,7 @@ Start them (bash .ci/run does this), or point the tests at running ones:
   BOOKING_DATABASE_URL=postgresql://user@host:5432/any
   BOOKING_AMQP_URL=amqp://guest:guest@host:5672/
   BOOKING_RABBITMQ_MANAGEMENT_URL=http://guest:guest@host:15672
-RabbitMQ needs the plugins rabbitmq_consistent_hash_exchange and rabbitmq_management."""
+RabbitMQ needs the plugins rabbitmq_sharding and rabbitmq_management."""
 
 
 @dataclass
@@ -77,7 +77,7 @@ def find_servers() -> tuple[ServerUrls, list]:
         urls.database = pg.get_connection_url()
     if not mq_ok:
         mq = RabbitMqContainer("rabbitmq:3.10-management").with_exposed_ports(5672, 15672).start()
-        mq.exec("rabbitmq-plugins enable rabbitmq_consistent_hash_exchange")
+        mq.exec("rabbitmq-plugins enable rabbitmq_sharding")
         containers.append(mq)
         host = mq.get_container_host_ip()
         urls.amqp = f"amqp://guest:guest@{host}:{mq.get_exposed_port(5672)}/"
