@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     partitions: int = Field(16, ge=1, le=1024, description="partition queues of booking.commands")
     http_port: int = Field(8000, description="the gateway's port")
     gateways: int = Field(1, ge=1, description="gateway processes sharing the port")
+    workers: int = Field(1, ge=1, description="worker processes started by `make run` (services.launcher)")
     prefetch: int = Field(32, ge=1, description="unacknowledged deliveries per partition consumer")
     max_group: int = Field(
         32, ge=1, description="consecutive deliveries of a partition handled in one transaction"

@@ -27,8 +27,8 @@ async def create_database_if_missing(database_url: str) -> None:
             try:
                 await conn.execute(f'CREATE DATABASE "{name}"')
                 log.info("created database", extra={"database": name})
-            except asyncpg.DuplicateDatabaseError:
-                pass  # another process won the race
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another process won the race (caught mid-way, it is a unique violation)
     finally:
         await conn.close()
 
