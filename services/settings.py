@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     partitions: int = Field(16, ge=1, le=1024, description="partition queues of booking.commands")
     http_port: int = Field(8000, description="the gateway's port")
+    http_host: str = Field(
+        "127.0.0.1", description="the gateway's bind address; off loopback it needs a token_secret of its own"
+    )
     gateways: int = Field(1, ge=1, description="gateway processes sharing the port")
     workers: int = Field(1, ge=1, description="worker processes started by `make run` (services.launcher)")
     prefetch: int = Field(32, ge=1, description="unacknowledged deliveries per partition consumer")
