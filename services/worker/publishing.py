@@ -5,11 +5,47 @@ from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+from pamqp import decode
 
 from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE, REPLAYED_AT_HEADER, is_failure_record
 from services.booking.processing import Outcome
 
 JSON = "application/json"
+
+# ---- properties that are not UTF-8
+# The broker does not check that a short string (correlation_id, reply_to, message_id...)
+# or a header name is UTF-8; pamqp raised on one, which took the worker's whole connection
+# down at every redelivery, so any publisher could stop the worker. These decoders read
+# such bytes as U+FFFD instead; the command is then handled as usual (its reply goes to the
+# mangled name). The worker imports this module before it connects.
+_strict_short_str, _strict_field_table = decode.short_str, decode.field_table
+
+
+def _short_str(value: bytes) -> tuple[int, str]:
+    try:
+        return _strict_short_str(value)
+    except UnicodeDecodeError:
+        length = value[0]
+        return length + 1, value[1 : length + 1].decode("utf-8", "replace")
+
+
+def _field_table(value: bytes) -> tuple[int, dict]:
+    try:
+        return _strict_field_table(value)
+    except UnicodeDecodeError:
+        pass
+    end, offset, table = 4 + int.from_bytes(value[:4], "big"), 4, {}
+    while offset < end:
+        key_end = offset + 1 + value[offset]
+        if key_end > end:
+            raise ValueError("Field table key length exceeds data")
+        consumed, table[value[offset + 1 : key_end].decode("utf-8", "replace")] = decode.embedded_value(value[key_end:])
+        offset = key_end + consumed
+    return end, table
+
+
+decode.METHODS["shortstr"] = decode.short_str = _short_str
+decode.METHODS["table"] = decode.TABLE_MAPPING[b"F"] = decode.field_table = _field_table
 
 
 class Publisher:
