@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from importlib.resources import files
 from pathlib import Path
 
 import asyncpg
@@ -12,6 +13,15 @@ from services.settings import Settings, with_driver
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def migrations_location() -> Path:
+    """The Alembic environment: the copy an installed package carries (setup.py puts
+    it there), else migrations/ of the checkout this module runs from."""
+    packaged = files(__package__) / "migrations"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return PROJECT_ROOT / "migrations"
 
 
 async def create_database_if_missing(database_url: str) -> None:
@@ -34,9 +44,10 @@ async def create_database_if_missing(database_url: str) -> None:
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    """Built here rather than read from alembic.ini, which an installed package lacks."""
+    config = Config()
     # ConfigParser interpolates %, which URL-encoded passwords contain.
+    config.set_main_option("script_location", str(migrations_location()).replace("%", "%%"))
     config.set_main_option("sqlalchemy.url", with_driver(database_url, "postgresql+asyncpg").replace("%", "%%"))
     return config
 
