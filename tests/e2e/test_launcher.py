@@ -294,8 +294,8 @@ def test_restart_backoff_doubles_up_to_its_cap(caplog):
 
 def test_a_child_that_stayed_up_a_while_starts_over_with_the_shortest_backoff(caplog):
     caplog.set_level(logging.INFO, "booking.launcher")
-    lasts = Child("lasts", [sys.executable, "-c", "import time; time.sleep(0.6)"], dict(os.environ))
-    supervisor = Supervisor([lasts], backoff=(0.05, 30), stable_after=0.3, give_up_after=2)
-    assert _supervise(supervisor, 4) == 0  # never gives up: no death came soon after a start
+    lasts = Child("lasts", [sys.executable, "-c", "import time; time.sleep(0.4)"], dict(os.environ))
+    supervisor = Supervisor([lasts], backoff=(0.05, 30), stable_after=0.2, give_up_after=2)
+    assert _supervise(supervisor, 2.5) == 0  # never gives up: no death came soon after a start
     exits = _exits(caplog)
     assert len(exits) >= 3 and {e["restartIn"] for e in exits} == {0.05}
