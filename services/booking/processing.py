@@ -94,6 +94,17 @@ class CommandService:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
+    async def database_answers(self) -> bool:
+        try:
+            return bool(await self.pool.fetchval("SELECT true", timeout=2))
+        except Exception:
+            return False
+
+    async def reconnect(self) -> None:
+        """After a failure of the database: fresh connections for the next attempt (a
+        failover may have made the old server read-only, or moved the primary)."""
+        await self.pool.expire_connections()
+
     async def handle(self, requests: Sequence[Request]) -> list[Outcome]:
         """The outcome of each request, in order, committed together. Raises (and
         commits nothing) when any of them fails."""

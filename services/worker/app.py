@@ -29,6 +29,7 @@ from services.worker.outbox_relay import OutboxRelay
 from services.worker.partitions import PartitionConsumer
 from services.worker.pipeline import Pipeline
 from services.worker.publishing import Publisher
+from services.worker.supervision import start_supervised
 from services.worker.topology import TopologyMismatch, declare_topology, routing_state
 
 log = logging.getLogger("booking.worker")
@@ -90,10 +91,10 @@ class Worker:
         await self.balancer.start()
         relay = OutboxRelay(self.pool, publisher, self.settings.outbox_relay_interval, self.settings.outbox_grace)
         self._tasks = [
-            asyncio.create_task(self.balancer.run_forever(), name="balancer"),
-            asyncio.create_task(relay.run_forever(), name="outbox-relay"),
-            asyncio.create_task(cleaner.run_forever(), name="outbox-cleaner"),
-            asyncio.create_task(self._observe(), name="gauges"),
+            start_supervised("balancer", self.balancer.run_forever),
+            start_supervised("outbox-relay", relay.run_forever),
+            start_supervised("outbox-cleaner", cleaner.run_forever),
+            start_supervised("gauges", self._observe),
         ]
         if self.ops is not None:
             await self.ops.start()
@@ -115,11 +116,18 @@ class Worker:
             database = await self.pool.fetchval("SELECT true", timeout=2)
         except Exception:
             database = False
+        owned = sorted(self.balancer.owned) if self.balancer else []
+        undrained = [index for index in owned if not self.consumers[index].draining]
+        broker = self.connection is not None and not self.connection.is_closed
         return {
+            "healthy": bool(broker and database and not undrained),
             "member": self.member_id,
-            "broker": self.connection is not None and not self.connection.is_closed,
+            "broker": broker,
             "database": database,
-            "partitionsOwned": sorted(self.balancer.owned) if self.balancer else [],
+            "partitionsOwned": owned,
+            # owned partitions whose deliveries nothing is handling: unhealthy until
+            # the balancer has registered them again
+            "partitionsWithoutDrain": undrained,
         }
 
     async def stop(self) -> None:

@@ -6,11 +6,15 @@ so each partition's order is kept; lanes run side by side (partition p uses lane
 p mod L)."""
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from services.worker.metrics import TASK_FAILURES
 from services.worker.pipeline import Pipeline
+
+log = logging.getLogger("booking.worker")
 
 
 class Lane:
@@ -37,6 +41,10 @@ class Lane:
             batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
             try:
                 await self.pipeline.run([(m, partition) for messages, partition, _ in batch for m in messages])
+            except Exception:
+                # What was not acknowledged is given back by its partition; the lane goes on.
+                log.exception("lane failed a batch", extra={"partitions": sorted({p for _, p, _ in batch})})
+                TASK_FAILURES.labels("lane").inc()
             finally:
                 for _, _, done in batch:
                     if not done.done():

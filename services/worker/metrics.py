@@ -14,3 +14,9 @@ DEAD_LETTERED = Counter("booking_dead_lettered_total", "Messages this worker dea
 PARTITIONS_OWNED = Gauge("booking_partitions_owned", "Partitions on which this process is the active consumer")
 OUTBOX_BACKLOG = Gauge("booking_outbox_backlog", "Committed replies not yet confirmed by the broker")
 DLQ_DEPTH = Gauge("booking_dlq_depth", "Messages in booking.commands.dlq")
+RETRIES = Counter(
+    "booking_handling_retries_total", "Commands handled again after a failure, by whose failure it was", ["failure"]
+)
+TASK_FAILURES = Counter(
+    "booking_task_failures_total", "Unexpected exceptions that ended a long-lived task (restarted), by task", ["task"]
+)

@@ -1,5 +1,6 @@
 """A small HTTP endpoint for operators: GET /metrics (Prometheus) and GET /health
-(broker and database connectivity, and the partitions this process owns)."""
+(broker and database connectivity, the partitions this process owns, and
+whether each of them is being drained)."""
 
 import asyncio
 import json
@@ -31,7 +32,7 @@ class OpsServer:
                 status, content_type, body = 200, CONTENT_TYPE_LATEST, generate_latest()
             elif path == "/health":
                 report = await self.health()
-                status = 200 if report["broker"] and report["database"] else 503
+                status = 200 if report["healthy"] else 503
                 content_type, body = "application/json", json.dumps(report).encode()
             else:
                 status, content_type, body = 404, "text/plain", b"not found"

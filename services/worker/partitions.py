@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 
 from contracts.topology import partition_queue
 from services.worker.lanes import Lane
+from services.worker.metrics import TASK_FAILURES
 
 log = logging.getLogger("booking.partitions")
 
@@ -68,7 +69,25 @@ class PartitionConsumer:
     async def _arrived(self, message: AbstractIncomingMessage) -> None:
         self._buffer.put_nowait(message)
 
+    @property
+    def draining(self) -> bool:
+        """Whether this consumer's deliveries are being handled (health)."""
+        return self._drainer is not None and not self._drainer.done()
+
     async def _drain(self, buffer: asyncio.Queue) -> None:
+        """Supervised: a drain that fails unexpectedly is logged and counted, and the
+        partition given back (its unhandled deliveries return to the queue in order);
+        the balancer registers again, with a new drain."""
+        try:
+            await self._drain_in_order(buffer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("partition drain failed; giving the partition back", extra={"partition": self.index})
+            TASK_FAILURES.labels("partition-drain").inc()
+            self._giving_back = asyncio.create_task(self.release())
+
+    async def _drain_in_order(self, buffer: asyncio.Queue) -> None:
         """Handle what has arrived, in order: everything waiting (up to max_group)
         goes into one transaction, so groups form by themselves under load."""
         while True:
@@ -80,8 +99,10 @@ class PartitionConsumer:
                     await self.lane.submit(group, self.index)
                 except Exception:
                     log.exception("deliveries not completed", extra={"partition": self.index})
-            # On a closed channel the broker has returned them already.
-            stranded = sum(1 for m in group if not m.processed and not m.channel.is_closed)
+            # Unacknowledged: the broker keeps them (or, on a closed channel, has taken
+            # them back). Either way this consumer lets go and registers again, so that
+            # a closed channel never leaves the partition with a consumer that receives nothing.
+            stranded = sum(1 for m in group if not m.processed)
             if stranded:
                 log.warning("giving the partition back", extra={"partition": self.index, "stranded": stranded})
                 # Not from this task: release() ends it. The balancer registers again.

@@ -16,10 +16,10 @@ from aio_pika.exceptions import ChannelInvalidStateError
 
 from contracts.envelope import Malformed, read_command
 from contracts.replies import ROUTING_KEYS, CommandRejected
-from services.booking.failures import is_transient
+from services.booking.failures import FailureKind, failure_kind
 from services.booking.processing import CommandService, Outcome, Request, encode
 from services.settings import Settings
-from services.worker.metrics import COMMANDS, DEAD_LETTERED, HANDLING_SECONDS, REDELIVERIES
+from services.worker.metrics import COMMANDS, DEAD_LETTERED, HANDLING_SECONDS, REDELIVERIES, RETRIES
 from services.worker.outbox_cleaner import OutboxCleaner
 from services.worker.publishing import Publisher
 
@@ -40,6 +40,16 @@ class Delivery:
             "hostId": request.incoming.data.get("hostId"),
             "partition": partition,
         }
+
+
+def returned_to_broker(message: AbstractIncomingMessage) -> bool:
+    """True once the delivery's channel has closed: the broker has taken it back and
+    will deliver it again. (aio-pika raises, rather than answers, when asked for the
+    channel of such a delivery.)"""
+    try:
+        return message.channel.is_closed
+    except ChannelInvalidStateError:
+        return True
 
 
 class Pipeline:
@@ -97,30 +107,46 @@ class Pipeline:
             )
 
     async def _handle_alone(self, delivery: Delivery, failure: Exception | None = None) -> Outcome | None:
-        """Retry transient failures for as long as the delivery is ours; give up on
-        any other failure after `max_attempts`, dead-lettering the message. None
-        when the delivery is no longer ours to answer."""
-        attempt, first_failure = 0, None
+        """Retry a failure of the infrastructure for as long as it lasts, counting
+        nothing against the command; dead-letter a failure of the message after
+        `max_attempts`. None when the delivery is no longer ours to answer."""
+        attempts, outages, first_failure = 0, 0, None
         while True:
             if failure is None:
                 try:
                     return (await self.service.handle([delivery.request]))[0]
                 except Exception as error:
                     failure = error
-            attempt += 1
             first_failure = first_failure or datetime.now(UTC).isoformat()
-            transient = is_transient(failure)
+            kind = await self._kind_of(failure)
+            if kind is FailureKind.INFRASTRUCTURE:
+                outages += 1
+                delay = self._backoff(outages)
+                await self.service.reconnect()
+            else:
+                attempts += 1
+                delay = self._backoff(attempts)
+            RETRIES.labels(kind.value).inc()
             log.warning(
                 "handling failed",
-                extra={**delivery.context, "attempt": attempt, "transient": transient, "error": repr(failure)},
+                extra={**delivery.context, "attempt": attempts, "outage": outages, "failure": kind.value,
+                       "error": repr(failure)},
             )
-            if delivery.message.channel.is_closed:
+            if returned_to_broker(delivery.message):
                 return None  # the broker redelivers it; the inbox answers any duplicate
-            if not transient and attempt >= self.settings.max_attempts:
-                await self._dead_letter_failed(delivery, failure, attempt, first_failure)
+            if kind is FailureKind.MESSAGE and attempts >= self.settings.max_attempts:
+                await self._dead_letter_failed(delivery, failure, attempts, first_failure)
                 return None
             failure = None
-            await asyncio.sleep(self._backoff(attempt))
+            await asyncio.sleep(delay)
+
+    async def _kind_of(self, failure: Exception) -> FailureKind:
+        """By the error, and then by the connection's state: a message is not blamed
+        while the database does not answer at all."""
+        kind = failure_kind(failure)
+        if kind is FailureKind.MESSAGE and not await self.service.database_answers():
+            return FailureKind.INFRASTRUCTURE
+        return kind
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2 ** (attempt - 1))

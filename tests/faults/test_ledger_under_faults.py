@@ -604,11 +604,7 @@ async def test_ledger_holds_when_the_workers_database_sessions_are_terminated(se
             await asyncio.sleep(run.rng.uniform(1.0, 2.0))
             conn = await asyncpg.connect(run.sandbox.urls.database, timeout=5)
             try:
-                count = await conn.fetchval(
-                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
-                    run.sandbox.database_name,
-                )
+                count = await _terminate_worker_sessions(conn, run.sandbox.database_name)
             finally:
                 await conn.close()
             terminated.append(count)
@@ -624,16 +620,22 @@ async def test_ledger_holds_when_the_workers_database_sessions_are_terminated(se
     )
 
 
-async def test_ledger_holds_when_postgres_stops_for_ten_seconds(servers, tmp_path, services_restored):
+POSTGRES_DOWN_SECONDS = 60
+
+
+async def test_ledger_holds_when_postgres_stops_for_a_minute(servers, tmp_path, services_restored):
+    """An outage longer than every retry budget: nothing may be dead-lettered for it
+    (the worker waits it out) and everything is answered after it."""
+
     async def stop_postgres(run: Run) -> dict:
         await asyncio.sleep(2)
         try:
             stopped = await asyncio.to_thread(_run, "pg_ctlcluster", "--skip-systemctl-redirect", *PG_CLUSTER, "stop")
             assert stopped.returncode == 0, stopped.stderr
-            await asyncio.sleep(10)
+            await asyncio.sleep(POSTGRES_DOWN_SECONDS)
         finally:
             await asyncio.to_thread(ensure_postgres_running)
-        return {"postgres_down_seconds": 10}
+        return {"postgres_down_seconds": POSTGRES_DOWN_SECONDS}
 
     await run_ledger(
         servers, tmp_path, "pg-stop", stop_postgres, after=worker_still_running("the worker died while PostgreSQL was down")
@@ -653,6 +655,108 @@ async def test_ledger_holds_when_rabbitmq_restarts(servers, tmp_path, services_r
 
     await run_ledger(
         servers, tmp_path, "rabbit-restart", restart_rabbit, after=worker_still_running("the worker died when RabbitMQ restarted")
+    )
+
+
+async def _terminate_worker_sessions(conn: asyncpg.Connection, database: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+        database,
+    )
+
+
+def dead_letter_says_why(command: dict, error_class: str) -> Callable[[Run, Ledger], Awaitable[None]]:
+    """The one dead letter is `command`, with headers saying it failed `max_attempts`
+    times with `error_class`; and the worker kept going (the ledger shows the same
+    host's later commands answered)."""
+
+    async def check(run: Run, ledger: Ledger) -> None:
+        [dead] = await asyncio.to_thread(peek_dead_letters, run.sandbox)
+        headers = dead["properties"]["headers"]
+        assert dead["properties"]["correlation_id"] == command["commandId"]
+        assert json.loads(dead["payload"]) == command
+        assert headers["x-booking-reason"] == "HANDLER_FAILED", headers
+        assert headers["x-booking-error-class"] == error_class, headers
+        assert headers["x-booking-attempts"] == int(WORKER_ENV["BOOKING_MAX_ATTEMPTS"]), headers
+        assert run.worker.process is not None and run.worker.process.poll() is None
+
+    return check
+
+
+READ_ONLY_SECONDS = 15
+
+
+async def test_ledger_holds_when_the_database_turns_read_only(servers, tmp_path):
+    """What a failover looks like from a client: the server it reaches accepts reads
+    and refuses every write (SQLSTATE 25006) for a while. That is the database's
+    state, not the commands': nothing is dead-lettered and everything is answered."""
+
+    async def read_only_for_a_while(run: Run) -> dict:
+        await asyncio.sleep(2)
+        database = run.sandbox.database_name
+        conn = await asyncpg.connect(run.sandbox.urls.database, timeout=5)
+        try:
+            await conn.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+            terminated = await _terminate_worker_sessions(conn, database)  # new sessions are read-only
+            await asyncio.sleep(READ_ONLY_SECONDS)
+        finally:
+            await conn.execute(f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
+            await conn.close()
+        return {"read_only_seconds": READ_ONLY_SECONDS, "sessions_terminated": terminated}
+
+    async def nothing_dead_and_writes_refused_meanwhile(run: Run, ledger: Ledger) -> None:
+        assert "ReadOnlySQLTransactionError" in run.log_path.read_text(), "the fault did not reach the worker"
+        assert run.worker.process is not None and run.worker.process.poll() is None
+
+    await run_ledger(servers, tmp_path, "pg-read-only", read_only_for_a_while, after=nothing_dead_and_writes_refused_meanwhile)
+
+
+REFUSED_DAY = 31
+
+
+async def test_a_write_the_database_keeps_refusing_is_dead_lettered_and_its_partition_goes_on(servers, tmp_path):
+    """A rule bug: the application decides a write that the database refuses every
+    time (a trigger raising an exclusion violation for one booking stands in for
+    it). The old rule counted every constraint violation as transient and retried it
+    for ever, wedging the partition; now it is the message's failure."""
+    refused: dict = {}
+
+    async def plant_refusal(run: Run, cast: Cast) -> dict[int, list[dict]]:
+        host = cast.hosts[-1]
+        start, end = slot(2, day=REFUSED_DAY)
+        conn = await asyncpg.connect(run.sandbox.database_url)
+        try:
+            await conn.execute(
+                "INSERT INTO availability_windows (id, host_id, period, slot_minutes)"
+                " VALUES (gen_random_uuid(), $1::uuid, tstzrange($2::timestamptz, $3::timestamptz, '[)'), 30)",
+                host, FUTURE_DAY + timedelta(days=REFUSED_DAY, hours=8), FUTURE_DAY + timedelta(days=REFUSED_DAY, hours=20),
+            )
+            await conn.execute(
+                f"""CREATE FUNCTION refuse_one_booking() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  IF NEW.host_id = '{host}' AND lower(NEW.period) = '{start}'::timestamptz THEN
+                    RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'exclusion_violation';
+                  END IF;
+                  RETURN NEW;
+                END $$"""
+            )
+            await conn.execute(
+                "CREATE TRIGGER refuse_one_booking BEFORE INSERT ON bookings FOR EACH ROW EXECUTE FUNCTION refuse_one_booking()"
+            )
+        finally:
+            await conn.close()
+        refused.update(booking(host, cast.users[0], start, end))
+        return {10: [refused]}  # mid-stream, among ordinary commands of the same host
+
+    await run_ledger(
+        servers,
+        tmp_path,
+        "refused-write",
+        no_fault,
+        expected_dead=lambda run, cast: {refused["commandId"]},
+        prepare=plant_refusal,
+        after=dead_letter_says_why(refused, "ConstraintViolated"),
     )
 
 
@@ -681,17 +785,6 @@ async def test_a_poison_command_is_dead_lettered_after_max_attempts(servers, tmp
         poison.update(booking(host, cast.users[0], *slot(2, day=POISON_DAY)))
         return {10: [poison]}  # mid-stream, among ordinary commands of the same host
 
-    async def dead_letter_says_why(run: Run, ledger: Ledger) -> None:
-        [dead] = await asyncio.to_thread(peek_dead_letters, run.sandbox)
-        headers = dead["properties"]["headers"]
-        assert dead["properties"]["correlation_id"] == poison["commandId"]
-        assert json.loads(dead["payload"]) == poison
-        assert headers["x-booking-reason"] == "HANDLER_FAILED", headers
-        assert headers["x-booking-error-class"] == "TypeError", headers
-        assert headers["x-booking-attempts"] == int(WORKER_ENV["BOOKING_MAX_ATTEMPTS"]), headers
-        # and the worker kept going: the poisoned host's later commands were answered
-        assert run.worker.process is not None and run.worker.process.poll() is None
-
     await run_ledger(
         servers,
         tmp_path,
@@ -699,5 +792,5 @@ async def test_a_poison_command_is_dead_lettered_after_max_attempts(servers, tmp
         no_fault,
         expected_dead=lambda run, cast: {poison["commandId"]},
         prepare=plant_poison,
-        after=dead_letter_says_why,
+        after=dead_letter_says_why(poison, "TypeError"),
     )

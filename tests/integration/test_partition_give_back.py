@@ -6,13 +6,10 @@ does when a reply cannot be published."""
 import asyncio
 from collections.abc import Sequence
 
-import aio_pika
-import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from contracts.topology import partition_queue
 from services.worker.partitions import PartitionConsumer
-from tests.support.services import create_sandbox, declare_worker_topology, destroy_sandbox
+from tests.integration.conftest import numbered_messages_in_partition_0
 
 COUNT, FAILING, PREFETCH = 200, 40, 32
 
@@ -35,20 +32,9 @@ class LaneFailingOnce:
             self.acknowledged.append(int(message.body))
 
 
-@pytest.fixture
-def vhost(servers):
-    box = create_sandbox(servers, "partition")
-    yield box
-    destroy_sandbox(box)
-
-
 async def test_a_failed_group_comes_back_before_the_deliveries_behind_it(vhost):
-    await declare_worker_topology(vhost.amqp_url)
-    connection = await aio_pika.connect_robust(vhost.amqp_url)
+    connection = await numbered_messages_in_partition_0(vhost, COUNT)
     async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        for number in range(COUNT):
-            await channel.default_exchange.publish(aio_pika.Message(str(number).encode()), partition_queue(0))
         lane = LaneFailingOnce(FAILING)
         consumer = PartitionConsumer(0, connection, lane, PREFETCH, "give-back-test", max_group=4)
         await consumer.subscribe()
