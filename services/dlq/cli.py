@@ -26,7 +26,13 @@ PROGRESS_WIDTH = 30
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The whole `booking` command line, which moved to services.cli."""
+    from services.cli import main as booking
+
+    return booking(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     # The tool reports a failed connection itself, in one line.
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
     amqp_url = args.amqp_url or get_settings().amqp_url
@@ -40,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="booking", description="Operate the booking service.")
-    tools = parser.add_subparsers(dest="tool", required=True)
+def add_parser(tools: argparse._SubParsersAction) -> None:
+    """`booking dlq ...`, added to the `booking` parser of services.cli."""
     dlq = tools.add_parser("dlq", help=f"the dead-letter queue {DEAD_LETTER_QUEUE}")
+    dlq.set_defaults(tool_main=run)
     actions = dlq.add_subparsers(dest="action", required=True)
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument("--amqp-url", help="the vhost to work on (default: BOOKING_AMQP_URL)")
@@ -68,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     purge = actions.add_parser("purge", parents=[connection], help="delete every dead letter")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(run=purge_dead_letters)
-    return parser
 
 
 def list_dead_letters(args: argparse.Namespace, amqp_url: str) -> int:

@@ -1,0 +1,1 @@
+"""Operator tools for the partitions of booking.commands (`booking partitions ...`)."""
