@@ -31,7 +31,7 @@ from benchmarks.http.cpu import CpuMeter, postgres_pids, rabbitmq_pids
 from benchmarks.run import RESULTS, double_bookings
 from benchmarks.scenarios import BASE_DAY, SLOT_MINUTES, fmt
 from tests.support.http_client import bearer, sign_up_body
-from tests.support.processes import ServiceProcess, free_port, gateway_process, worker_process
+from tests.support.processes import ROOT, ServiceProcess, free_port, gateway_process, worker_process
 from tests.support.services import create_sandbox, destroy_sandbox, find_servers
 
 HOSTS, USERS, WINDOW_DAYS = 1000, 300, 60
@@ -169,10 +169,11 @@ class HttpBench:
 
     def processes(self, role: str) -> list[ServiceProcess]:
         env, log = self.env(), self.logs / f"{role}.log"
+        tree = Path(self.args.worker_tree) if self.args.worker_tree else ROOT
         if role == "worker":
-            return [worker_process(env, self.logs / f"worker-{i}.log") for i in range(self.args.workers)]
+            return [worker_process(env, self.logs / f"worker-{i}.log", tree) for i in range(self.args.workers)]
         if role == "gateway":
-            return [gateway_process(env, log, self.port)]
+            return [gateway_process(env, log, self.port, tree)]
         if role == "stand-in":
             return [ServiceProcess("benchmarks.http.stand_in_worker", env, log, "stand-in ready")]
         return [ServiceProcess("benchmarks.http.minimal_app", env, log, "Uvicorn running")]
@@ -281,6 +282,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gateways", type=int, default=int(os.environ.get("BOOKING_GATEWAYS", "1")),
                         help="gateway processes on the port, for the system and stand-in targets")
     parser.add_argument("--label", default="", help="added to the result file names")
+    parser.add_argument("--worker-tree", default="",
+                        help="run the worker and gateway of another checkout (a before/after)")
     parser.add_argument("--profile", action="store_true",
                         help="one extra c=16 run of the system under py-spy: results/<date>-gateway.svg, -worker.svg")
     return parser.parse_args()

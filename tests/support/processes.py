@@ -100,9 +100,9 @@ def worker_process(env: dict[str, str], log_path: Path, tree: Path = ROOT) -> Se
 
 
 
-def gateway_process(env: dict[str, str], log_path: Path, port: int) -> ServiceProcess:
-    env = {**env, "PYTHONUNBUFFERED": "1", "BOOKING_HTTP_PORT": str(port)}
-    return ServiceProcess("services.gateway", env, log_path, "Uvicorn running", port=port)
+def gateway_process(env: dict[str, str], log_path: Path, port: int, tree: Path = ROOT) -> ServiceProcess:
+    env = {**env, "PYTHONUNBUFFERED": "1", "BOOKING_HTTP_PORT": str(port), "PYTHONPATH": str(tree)}
+    return ServiceProcess("services.gateway", env, log_path, "Uvicorn running", cwd=tree, port=port)
 
 
 def free_port() -> int:
