@@ -80,8 +80,11 @@ class LedgerClient:
     channel) or has no binding yet (returned) is sent again on a new channel: the
     publisher knows, nothing is silently dropped."""
 
-    def __init__(self, amqp_url: str) -> None:
+    def __init__(self, amqp_url: str, reply_queue: str | None = None) -> None:
+        """`reply_queue`: a durable queue of that name, which outlives a broker restart
+        (by default an exclusive one, gone with the connection)."""
         self.amqp_url = amqp_url
+        self.reply_queue_name = reply_queue
         self.sent: dict[str, dict] = {}
         self.replies: dict[str, dict] = {}
         self.retries = 0
@@ -91,7 +94,10 @@ class LedgerClient:
     async def __aenter__(self) -> "LedgerClient":
         self.connection = await aio_pika.connect(self.amqp_url)
         replies = await self.connection.channel()
-        self.reply_queue = await replies.declare_queue(f"ledger.replies.{uuid.uuid4().hex[:10]}", exclusive=True)
+        if self.reply_queue_name:
+            self.reply_queue = await replies.declare_queue(self.reply_queue_name, durable=True)
+        else:
+            self.reply_queue = await replies.declare_queue(f"ledger.replies.{uuid.uuid4().hex[:10]}", exclusive=True)
         await self.reply_queue.consume(self._on_reply, no_ack=True)
         self._publishing: aio_pika.abc.AbstractConnection | None = None
         self._channel = None
