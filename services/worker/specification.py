@@ -26,9 +26,11 @@ def describe_worker() -> AsyncAPI:
         topology.command_exchange,
         title="booking.commands.{partition}",
         description=(
-            f"One quorum queue per partition (default {DEFAULT_PARTITIONS}), bound to the consistent-hash "
-            "exchange booking.commands with equal weight; routing key = hostId, or the lower-cased email "
-            "for RegisterUser. Single active consumer; dead-letters to booking.dead-letter."
+            f"One quorum queue per partition (default {DEFAULT_PARTITIONS}), each bound to the x-modulus-hash "
+            "exchange booking.commands (rabbitmq_sharding plugin), which sends a key to the queue at "
+            "hash(key) mod N, the same one across broker restarts; nothing else may be bound to it. "
+            "Routing key = hostId, or the lower-cased email for RegisterUser. Single active consumer; "
+            "dead-letters to booking.dead-letter. Changing N: `booking partitions migrate`."
         ),
     )
     @broker.publisher(
