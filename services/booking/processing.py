@@ -1,25 +1,26 @@
-"""Handling commands as one unit of work: the inbox check, validation, each handler's
-decision and writes, the stored outcomes and their outbox rows, in one transaction.
-Several consecutive commands can share the transaction; they are handled in order,
-each seeing the writes of the ones before it."""
+"""Handling a group of commands: read each one, answer a command handled before from
+the inbox, decide the others (validation, then the command's handler) in order inside
+one unit of work (services/booking/unit_of_work.py), each seeing the writes of the ones
+before it, and say what to publish for each."""
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from contracts.commands import COMMAND_TYPES, CreateBooking
+from contracts.commands import COMMAND_TYPES, Command
 from contracts.envelope import Incoming
 from contracts.reasons import Reason
 from contracts.replies import REJECTION_FOR, ROUTING_KEYS, Reply
 from contracts.wire import field_errors
-from services.booking.db.repository import NewOutcome, Repository, StoredOutcome
-from services.booking.domain.ranges import TimeRange
+from services.booking.db.inbox import NewOutcome, StoredOutcome
 from services.booking.handlers import HANDLERS, HandlerContext
+from services.booking.store import BookingStore
+from services.booking.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +32,29 @@ class Request:
     correlation_id: str | None = None
 
 
+class Route(Enum):
+    """Where an outcome's reply is published."""
+
+    REPLY_AND_EVENT = "reply and event"  # to reply_to (if any), and on booking.events under its routing key
+    REPLY_ONLY = "reply only"  # to reply_to only: the answer to a reused command id is no event
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What to publish for a command. `routing_key` is None when the reply goes to
-    `reply_to` only (a reused command id); `pending` when an outbox row waits for
-    the publish to be confirmed."""
+    """What to publish for a command: `reply`, routed as `route` says (`routing_key` is
+    its reply type's); `pending` when an outbox row waits for the publish to be confirmed."""
 
     command_id: UUID | None  # None only for a malformed message without one
     reply: bytes
-    routing_key: str | None
+    routing_key: str
     pending: bool
+    route: Route = Route.REPLY_AND_EVENT
+
+    @property
+    def result(self) -> str:
+        """What came of the command, in logs and metrics: the event's routing key, or
+        "command.reused"."""
+        return self.routing_key if self.route is Route.REPLY_AND_EVENT else "command.reused"
 
 
 def encode(reply: Reply) -> bytes:
@@ -54,10 +68,7 @@ def _actor(data: dict) -> UUID | None:
         return None
 
 
-Command = BaseModel  # one of contracts.commands.COMMAND_TYPES
-
-
-def _parse(incoming: Incoming) -> Command | ValidationError:
+def parse(incoming: Incoming) -> Command | ValidationError:
     try:
         return COMMAND_TYPES[incoming.type].model_validate(incoming.data)
     except ValidationError as error:
@@ -75,19 +86,31 @@ def _hosts_named(requests: Sequence[Request]) -> list[UUID]:
     return hosts
 
 
-def _bookings_of_hosts_seen_once(
-    commands: Sequence[Command | ValidationError | None],
-) -> list[tuple[UUID, UUID, TimeRange]]:
-    """The bookings whose loads can be made together, up front: those of a host that
-    no other command of the group names, so nothing before them changes that host.
-    (A user a booking names cannot be new in the same group: its id only comes with
-    the reply to its registration, published after the group commits.)"""
-    hosts = Counter(getattr(command, "host_id", None) for command in commands)
-    return [
-        (command.host_id, command.user_id, TimeRange(command.start_time, command.end_time))
-        for command in commands
-        if isinstance(command, CreateBooking) and hosts[command.host_id] == 1
-    ]
+async def decide(incoming: Incoming, command: Command | ValidationError, store: BookingStore, now: datetime) -> Reply:
+    """The reply to a command not handled before: its validation failure, or its handler's decision."""
+    if isinstance(command, ValidationError):
+        return REJECTION_FOR[incoming.type](
+            commandId=incoming.command_id,
+            occurredAt=now,
+            reason=Reason.VALIDATION_FAILED,
+            detail="The command has fields that are missing or invalid.",
+            errors=field_errors(command),
+        )
+    return await HANDLERS[incoming.type](command, HandlerContext(store, now))
+
+
+def answer_again(incoming: Incoming, stored: StoredOutcome, now: datetime) -> Outcome:
+    """A command whose id was handled before: the stored outcome when the body is the
+    same; otherwise COMMAND_ID_REUSED, to its sender only, stored nowhere."""
+    if stored.fingerprint == incoming.fingerprint:
+        return Outcome(incoming.command_id, stored.reply, ROUTING_KEYS[stored.reply_type], pending=False)
+    reused = REJECTION_FOR[incoming.type](
+        commandId=incoming.command_id,
+        occurredAt=now,
+        reason=Reason.COMMAND_ID_REUSED,
+        detail="This commandId was already used with a different body.",
+    )
+    return Outcome(incoming.command_id, encode(reused), ROUTING_KEYS[reused.type], pending=False, route=Route.REPLY_ONLY)
 
 
 class CommandService:
@@ -109,21 +132,19 @@ class CommandService:
         """The outcome of each request, in order, committed together. Raises (and
         commits nothing) when any of them fails."""
         now = datetime.now(UTC)
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = Repository(conn)
-            known = await repo.lock_hosts_and_read_inbox(
-                [r.incoming.command_id for r in requests], _hosts_named(requests)
-            )
+        command_ids = [r.incoming.command_id for r in requests]
+        async with UnitOfWork(self.pool, command_ids, _hosts_named(requests)) as uow:
+            known = dict(uow.stored)
             # None: stored before, answered again below
-            commands = [None if r.incoming.command_id in known else _parse(r.incoming) for r in requests]
-            await repo.preload_booking_parties(_bookings_of_hosts_seen_once(commands))
+            commands = [None if r.incoming.command_id in known else parse(r.incoming) for r in requests]
+            await uow.preload(commands)
             outcomes, new = [], []
             for request, command in zip(requests, commands, strict=True):
                 incoming = request.incoming
                 if incoming.command_id in known:
-                    outcomes.append(self._answer_again(incoming, known[incoming.command_id], now))
+                    outcomes.append(answer_again(incoming, known[incoming.command_id], now))
                     continue
-                reply = await self._decide(incoming, command, repo, now)
+                reply = await decide(incoming, command, uow.store, now)
                 body = encode(reply)
                 new.append(
                     NewOutcome(
@@ -133,29 +154,5 @@ class CommandService:
                 )
                 known[incoming.command_id] = StoredOutcome(incoming.fingerprint, reply.type, body)
                 outcomes.append(Outcome(incoming.command_id, body, ROUTING_KEYS[reply.type], pending=True))
-            await repo.store_outcomes(new)
+            await uow.commit(new)
         return outcomes
-
-    @staticmethod
-    async def _decide(incoming: Incoming, command: Command | ValidationError, repo: Repository, now: datetime) -> Reply:
-        if isinstance(command, ValidationError):
-            return REJECTION_FOR[incoming.type](
-                commandId=incoming.command_id,
-                occurredAt=now,
-                reason=Reason.VALIDATION_FAILED,
-                detail="The command has fields that are missing or invalid.",
-                errors=field_errors(command),
-            )
-        return await HANDLERS[incoming.type](command, HandlerContext(repo, now))
-
-    @staticmethod
-    def _answer_again(incoming: Incoming, stored: StoredOutcome, now: datetime) -> Outcome:
-        if stored.fingerprint == incoming.fingerprint:
-            return Outcome(incoming.command_id, stored.reply, ROUTING_KEYS[stored.reply_type], pending=False)
-        reused = REJECTION_FOR[incoming.type](
-            commandId=incoming.command_id,
-            occurredAt=now,
-            reason=Reason.COMMAND_ID_REUSED,
-            detail="This commandId was already used with a different body.",
-        )
-        return Outcome(incoming.command_id, encode(reused), None, pending=False)

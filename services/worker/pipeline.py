@@ -97,7 +97,7 @@ class Pipeline:
         elapsed = time.perf_counter() - started
         for delivery, outcome in done:
             await self._ack(delivery.message)
-            result = outcome.routing_key or "command.reused"
+            result = outcome.result
             COMMANDS.labels(delivery.request.incoming.type, result).inc()
             HANDLING_SECONDS.labels(delivery.request.incoming.type).observe(elapsed)
             log.info(

@@ -8,7 +8,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from pamqp import decode
 
 from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE, REPLAYED_AT_HEADER, is_failure_record
-from services.booking.processing import Outcome
+from services.booking.processing import Outcome, Route
 
 JSON = "application/json"
 
@@ -72,7 +72,7 @@ class Publisher:
         if reply_to:
             # not mandatory: a caller that went away must not make the command fail
             sends.append(self.channel.default_exchange.publish(message, routing_key=reply_to, mandatory=False))
-        if outcome.routing_key:
+        if outcome.route is Route.REPLY_AND_EVENT:
             # nor an event nobody subscribed to (and an unroutable mandatory message
             # would come back to us, costing both sides)
             sends.append(self._events.publish(message, routing_key=outcome.routing_key, mandatory=False))

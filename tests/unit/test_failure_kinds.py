@@ -7,8 +7,8 @@ import asyncpg
 import pytest
 from asyncpg import exceptions as pg
 
-from services.booking.db.repository import ConstraintViolated
 from services.booking.failures import FailureKind, failure_kind
+from services.booking.store import ConstraintViolated
 
 INFRASTRUCTURE = [
     pg.DiskFullError("disk full"),  # 53100

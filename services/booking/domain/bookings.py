@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from contracts.reasons import Reason
 from services.booking.domain.ranges import TimeRange
 from services.booking.domain.rejection import Rejected
 from services.booking.domain.windows import Window
@@ -29,11 +30,11 @@ class Booking:
 def check_host_command(actor_id: UUID | None, host_id: UUID, host: Person | None) -> Rejected | None:
     """The actor/host checks of CreateAvailability and RemoveAvailability."""
     if actor_id is not None and actor_id != host_id:
-        return Rejected("FORBIDDEN", "Only the host can change the host's availability.")
+        return Rejected(Reason.FORBIDDEN, "Only the host can change the host's availability.")
     if host is None:
-        return Rejected("HOST_NOT_FOUND", "No host with that id.")
+        return Rejected(Reason.HOST_NOT_FOUND, "No host with that id.")
     if host.role != "HOST":
-        return Rejected("NOT_A_HOST", "That user is not a host.")
+        return Rejected(Reason.NOT_A_HOST, "That user is not a host.")
     return None
 
 
@@ -45,13 +46,13 @@ def check_booking_parties(
 ) -> Rejected | None:
     """The actor, user and host checks of CreateBooking."""
     if actor_id is not None and actor_id != user_id:
-        return Rejected("FORBIDDEN", "A booking can only be made by the booking user.")
+        return Rejected(Reason.FORBIDDEN, "A booking can only be made by the booking user.")
     if user is None:
-        return Rejected("USER_NOT_FOUND", "No user with that id.")
+        return Rejected(Reason.USER_NOT_FOUND, "No user with that id.")
     if host is None:
-        return Rejected("HOST_NOT_FOUND", "No host with that id.")
+        return Rejected(Reason.HOST_NOT_FOUND, "No host with that id.")
     if host.role != "HOST":
-        return Rejected("NOT_A_HOST", "That user is not a host.")
+        return Rejected(Reason.NOT_A_HOST, "That user is not a host.")
     return None
 
 
@@ -64,14 +65,14 @@ def check_slot(
     """Whether `wanted` is a free future slot of the host. `confirmed` must already
     exclude a booking being rescheduled (its own slot does not count as taken)."""
     if wanted.start <= now:
-        return Rejected("IN_THE_PAST", "The slot starts in the past.")
+        return Rejected(Reason.IN_THE_PAST, "The slot starts in the past.")
     containing = [w for w in windows if w.range.contains(wanted)]
     if not containing:
-        return Rejected("OUTSIDE_AVAILABILITY", "The time is not inside one availability window of the host.")
+        return Rejected(Reason.OUTSIDE_AVAILABILITY, "The time is not inside one availability window of the host.")
     if not any(w.is_slot(wanted) for w in containing):
-        return Rejected("MISALIGNED_SLOT", "The time is not exactly one slot of the window.")
+        return Rejected(Reason.MISALIGNED_SLOT, "The time is not exactly one slot of the window.")
     if any(taken.overlaps(wanted) for taken in confirmed):
-        return Rejected("SLOT_TAKEN", "That slot is already booked.")
+        return Rejected(Reason.SLOT_TAKEN, "That slot is already booked.")
     return None
 
 
@@ -80,9 +81,9 @@ def check_booking_change(
 ) -> Rejected | None:
     """The checks CancelBooking and RescheduleBooking share, in order."""
     if booking is None or booking.host_id != host_id:
-        return Rejected("BOOKING_NOT_FOUND", "No booking with that id for that host.")
+        return Rejected(Reason.BOOKING_NOT_FOUND, "No booking with that id for that host.")
     if actor_id is not None and actor_id not in (booking.user_id, booking.host_id):
-        return Rejected("FORBIDDEN", "Only the booking's user or host can change it.")
+        return Rejected(Reason.FORBIDDEN, "Only the booking's user or host can change it.")
     if booking.status == "CANCELLED":
-        return Rejected("ALREADY_CANCELLED", "The booking is already cancelled.")
+        return Rejected(Reason.ALREADY_CANCELLED, "The booking is already cancelled.")
     return None

@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from contracts.reasons import Reason
 from services.booking.domain.ranges import TimeRange
 from services.booking.domain.rejection import Rejected
 
@@ -59,7 +60,7 @@ def plan_window(
 ) -> Rejected | MergePlan:
     """Decide a CreateAvailability against the host's current windows."""
     if requested.range.end <= now:
-        return Rejected("IN_THE_PAST", "The window ends in the past.")
+        return Rejected(Reason.IN_THE_PAST, "The window ends in the past.")
     neighbours = sorted(
         (w for w in existing if w.range.overlaps(requested.range) or w.range.touches(requested.range)),
         key=lambda w: w.range.start,
@@ -67,7 +68,7 @@ def plan_window(
     for window in neighbours:
         if not window.same_grid(requested):
             return Rejected(
-                "AVAILABILITY_CONFLICT",
+                Reason.AVAILABILITY_CONFLICT,
                 "The window overlaps or touches a window with another slot length or grid.",
             )
     if not neighbours:
@@ -101,10 +102,10 @@ def plan_cut(
         for boundary in (cut.start, cut.end):
             if window.range.strictly_inside(boundary) and not window.on_grid(boundary):
                 return Rejected(
-                    "MISALIGNED_SLOT", "A cut boundary falls off the slot grid of a window."
+                    Reason.MISALIGNED_SLOT, "A cut boundary falls off the slot grid of a window."
                 )
     if any(booking.overlaps(cut) for booking in confirmed_bookings):
-        return Rejected("BOOKINGS_IN_RANGE", "A confirmed booking lies in the time to remove.")
+        return Rejected(Reason.BOOKINGS_IN_RANGE, "A confirmed booking lies in the time to remove.")
     remaining: dict[UUID, tuple[Window, ...]] = {}
     for window in touched:
         pieces = []

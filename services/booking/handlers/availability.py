@@ -21,21 +21,24 @@ async def create_availability(command: CreateAvailability, ctx: HandlerContext) 
     requested = Window(
         ctx.new_id(), command.host_id, TimeRange(command.start_time, command.end_time), command.slot_duration
     )
-    host, existing = await ctx.repo.host_and_windows(command.host_id, requested.range)
+    host, existing = await ctx.store.host_and_windows_near(command.host_id, requested.range)
     if rejected := check_host_command(command.actor_id, command.host_id, host):
         return ctx.reject(command, rejected)
     plan = plan_window(existing, requested, ctx.now)
     if isinstance(plan, Rejected):
         return ctx.reject(command, plan)
     if plan.changed:
-        await ctx.repo.delete_windows(plan.absorbed)
-        await ctx.repo.save_window(plan.window, is_new=plan.is_new)
+        await ctx.store.delete_windows(plan.absorbed)
+        if plan.is_new:
+            await ctx.store.add_window(plan.window)
+        else:
+            await ctx.store.resize_window(plan.window)
     return AvailabilityCreated(commandId=command.command_id, occurredAt=ctx.now, availability=view(plan.window))
 
 
 async def remove_availability(command: RemoveAvailability, ctx: HandlerContext) -> Reply:
     cut = TimeRange(command.start_time, command.end_time)
-    host, near, booked = await ctx.repo.host_windows_taken(command.host_id, cut)
+    host, near, booked = await ctx.store.host_windows_and_confirmed(command.host_id, cut)
     if rejected := check_host_command(command.actor_id, command.host_id, host):
         return ctx.reject(command, rejected)
     existing = [w for w in near if w.range.overlaps(cut)]
@@ -44,10 +47,13 @@ async def remove_availability(command: RemoveAvailability, ctx: HandlerContext) 
         return ctx.reject(command, plan)
     left: list[Window] = []
     emptied = [window_id for window_id, pieces in plan.remaining.items() if not pieces]
-    await ctx.repo.delete_windows(emptied)
+    await ctx.store.delete_windows(emptied)
     for window_id, pieces in plan.remaining.items():
         for piece in pieces:
-            await ctx.repo.save_window(piece, is_new=piece.id != window_id)
+            if piece.id == window_id:
+                await ctx.store.resize_window(piece)
+            else:
+                await ctx.store.add_window(piece)
             left.append(piece)
     return AvailabilityRemoved(
         commandId=command.command_id,

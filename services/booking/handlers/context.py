@@ -4,15 +4,15 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from contracts.replies import REJECTION_FOR, Rejection
-from services.booking.db.repository import Repository
 from services.booking.domain.rejection import Rejected
+from services.booking.store import BookingStore
 
 
 @dataclass
 class HandlerContext:
-    """What a handler may touch: the unit of work's repository, the clock and an id source."""
+    """What a handler may touch: the store of its unit of work, the clock and an id source."""
 
-    repo: Repository
+    store: BookingStore
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     new_id: Callable[[], UUID] = uuid4
 
