@@ -33,14 +33,3 @@ def partition_key(command: dict) -> str:
     if command.get("type") == "RegisterUser":
         return str(command["email"]).lower()
     return str(command["hostId"])
-
-# Header the dead-letter tool sets on a message it replays to booking.commands.
-REPLAYED_AT_HEADER = "x-booking-replayed-at"
-
-# Headers that record a failure: the worker's x-booking-* and the broker's dead-letter
-# bookkeeping. Dead-lettering writes them afresh and replay strips them.
-FAILURE_HEADER_PREFIXES = ("x-booking-", "x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
-
-
-def is_failure_record(header: str) -> bool:
-    return header.startswith(FAILURE_HEADER_PREFIXES)

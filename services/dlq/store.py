@@ -16,10 +16,16 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import DeliveryError
 
-from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, REPLAYED_AT_HEADER, is_failure_record, partition_key
-
-# Written by the worker when it dead-letters a message (services.worker.publishing).
-# Written by the broker when it dead-letters or redelivers from a quorum queue.
+from contracts.dead_letters import (
+    ATTEMPTS_HEADER,
+    DEATHS_HEADER,
+    FIRST_DEATH_REASON_HEADER,
+    FIRST_FAILURE_HEADER,
+    REASON_HEADER,
+    REPLAYED_AT_HEADER,
+    is_failure_record,
+)
+from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, partition_key
 
 
 @dataclass(frozen=True)
@@ -234,21 +240,21 @@ def _oldest_first(messages: list[AbstractIncomingMessage]) -> list[tuple[Abstrac
 
 
 def _deaths(headers: dict) -> list[dict]:
-    deaths = headers.get("x-death")
+    deaths = headers.get(DEATHS_HEADER)
     return [death for death in deaths if isinstance(death, dict)] if isinstance(deaths, list) else []
 
 
 def _reason(headers: dict) -> str:
-    """The worker says why in x-booking-reason. When the broker dead-lettered the
+    """The worker says why in REASON_HEADER. When the broker dead-lettered the
     message itself (its delivery limit exceeded, say), x-death says why, newest first."""
-    candidates = [headers.get("x-booking-reason")]
+    candidates = [headers.get(REASON_HEADER)]
     candidates += [death.get("reason") for death in _deaths(headers)]
-    candidates.append(headers.get("x-first-death-reason"))
+    candidates.append(headers.get(FIRST_DEATH_REASON_HEADER))
     return next((reason for reason in candidates if isinstance(reason, str)), "unknown")
 
 
 def _first_failure(headers: dict) -> datetime | None:
-    stamped = _timestamp(headers.get("x-booking-first-failure"))
+    stamped = _timestamp(headers.get(FIRST_FAILURE_HEADER))
     if stamped is not None:
         return stamped
     times = [death["time"] for death in _deaths(headers) if isinstance(death.get("time"), datetime)]
@@ -268,7 +274,7 @@ def _timestamp(value: object) -> datetime | None:
 def _attempts(headers: dict) -> int | None:
     # The broker's own dead-lettering leaves no count: a quorum queue resets
     # x-delivery-count when the message enters the DLQ.
-    attempts = headers.get("x-booking-attempts")
+    attempts = headers.get(ATTEMPTS_HEADER)
     return attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else None
 
 

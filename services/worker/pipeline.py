@@ -14,6 +14,15 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import ChannelInvalidStateError
 
+from contracts.dead_letters import (
+    ATTEMPTS_HEADER,
+    DETAIL_HEADER,
+    ERROR_CLASS_HEADER,
+    ERROR_MESSAGE_HEADER,
+    FIRST_FAILURE_HEADER,
+    PARTITION_HEADER,
+    REASON_HEADER,
+)
 from contracts.envelope import Malformed, read_command
 from contracts.replies import ROUTING_KEYS, CommandRejected
 from services.booking.failures import FailureKind, failure_kind
@@ -156,12 +165,12 @@ class Pipeline:
         await self.publisher.dead_letter(
             delivery.message,
             {
-                "reason": "HANDLER_FAILED",
-                "error-class": type(error).__qualname__,
-                "error-message": str(error)[:1000],
-                "attempts": attempts,
-                "first-failure": first,
-                "partition": delivery.context["partition"],
+                REASON_HEADER: "HANDLER_FAILED",
+                ERROR_CLASS_HEADER: type(error).__qualname__,
+                ERROR_MESSAGE_HEADER: str(error)[:1000],
+                ATTEMPTS_HEADER: attempts,
+                FIRST_FAILURE_HEADER: first,
+                PARTITION_HEADER: delivery.context["partition"],
             },
         )
         await self._ack(delivery.message)
@@ -173,7 +182,8 @@ class Pipeline:
     ) -> None:
         await self.publisher.dead_letter(
             message,
-            {"reason": "MALFORMED_MESSAGE", "detail": malformed.detail, "attempts": 1, "partition": partition},
+            {REASON_HEADER: "MALFORMED_MESSAGE", DETAIL_HEADER: malformed.detail, ATTEMPTS_HEADER: 1,
+             PARTITION_HEADER: partition},
         )
         reply = CommandRejected(commandId=malformed.command_id, occurredAt=datetime.now(UTC), detail=malformed.detail)
         outcome = Outcome(malformed.command_id, encode(reply), ROUTING_KEYS[reply.type], pending=False)

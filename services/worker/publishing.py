@@ -7,7 +7,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 from pamqp import decode
 
-from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE, REPLAYED_AT_HEADER, is_failure_record
+from contracts.dead_letters import FIRST_FAILURE_HEADER, LAST_FAILURE_HEADER, REPLAYED_AT_HEADER, is_failure_record
+from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE
 from services.booking.processing import Outcome, Route
 
 JSON = "application/json"
@@ -79,7 +80,8 @@ class Publisher:
         await asyncio.gather(*sends)
 
     async def dead_letter(self, message: AbstractIncomingMessage, why: dict[str, object]) -> None:
-        """Copy a delivery to the dead-letter exchange with headers that say why.
+        """Copy a delivery to the dead-letter exchange with headers that say why
+        (`why`: header names of contracts.dead_letters and their values).
         The sender's own x-booking-* (but the replay tool's mark) and the broker's
         bookkeeping headers are not kept, so what the headers say is the worker's word."""
         now = datetime.now(UTC).isoformat()
@@ -88,9 +90,9 @@ class Publisher:
             for key, value in (message.headers or {}).items()
             if key == REPLAYED_AT_HEADER or not is_failure_record(key)
         }
-        headers["x-booking-first-failure"] = now
-        headers.update({f"x-booking-{key}": value for key, value in why.items()})
-        headers["x-booking-last-failure"] = now
+        headers[FIRST_FAILURE_HEADER] = now
+        headers.update(why)
+        headers[LAST_FAILURE_HEADER] = now
         copy = aio_pika.Message(
             message.body,
             headers=headers,

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contracts.commands import COMMAND_TYPES
+from contracts.dead_letters import DETAIL_HEADER, REASON_HEADER
 from contracts.envelope import Incoming, Malformed, read_command
 from contracts.reasons import Reason
 from contracts.replies import REJECTION_FOR
@@ -639,10 +640,10 @@ async def test_a_stream_of_hostile_bodies_is_answered_per_contract_without_slowi
                 problems.append(f"not in the dead-letter queue: {shown(item)}")
                 continue
             headers = dead["properties"].get("headers") or {}
-            if headers.get("x-booking-reason") != "MALFORMED_MESSAGE":
-                problems.append(f"dead letter x-booking-reason {headers.get('x-booking-reason')!r}: {shown(item)}")
-            elif not item.expected.detail.startswith("(read_command") and headers.get("x-booking-detail") != item.expected.detail:
-                problems.append(f"dead letter x-booking-detail {headers.get('x-booking-detail')!r}: {shown(item)}")
+            if headers.get(REASON_HEADER) != "MALFORMED_MESSAGE":
+                problems.append(f"dead letter {REASON_HEADER} {headers.get(REASON_HEADER)!r}: {shown(item)}")
+            elif not item.expected.detail.startswith("(read_command") and headers.get(DETAIL_HEADER) != item.expected.detail:
+                problems.append(f"dead letter {DETAIL_HEADER} {headers.get(DETAIL_HEADER)!r}: {shown(item)}")
             elif dead_letter_payload(dead) != item.body:
                 problems.append(f"dead letter body changed: {shown(item)}")
 

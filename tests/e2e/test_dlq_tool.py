@@ -16,6 +16,17 @@ import aio_pika
 import asyncpg
 import pytest
 
+from contracts.dead_letters import (
+    ATTEMPTS_HEADER,
+    DETAIL_HEADER,
+    ERROR_CLASS_HEADER,
+    ERROR_MESSAGE_HEADER,
+    FIRST_FAILURE_HEADER,
+    LAST_FAILURE_HEADER,
+    PARTITION_HEADER,
+    REASON_HEADER,
+    REPLAYED_AT_HEADER,
+)
 from contracts.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, partition_key
 from tests.e2e.test_worker_commands import host_with_window, new_user
 from tests.support.commands import at, availability, booking, cancel
@@ -57,13 +68,13 @@ async def wait_listed(amqp_url: str, host: str, timeout: float = 10) -> list[dic
 def failure_headers(first_failure: datetime, reason: str = "HANDLER_FAILED") -> dict:
     """What the worker writes when a command keeps failing (services.worker.publishing)."""
     return {
-        "x-booking-reason": reason,
-        "x-booking-error-class": "RuntimeError",
-        "x-booking-error-message": "a bug, since fixed",
-        "x-booking-attempts": 5,
-        "x-booking-first-failure": first_failure.isoformat(),
-        "x-booking-last-failure": datetime.now(UTC).isoformat(),
-        "x-booking-partition": 3,
+        REASON_HEADER: reason,
+        ERROR_CLASS_HEADER: "RuntimeError",
+        ERROR_MESSAGE_HEADER: "a bug, since fixed",
+        ATTEMPTS_HEADER: 5,
+        FIRST_FAILURE_HEADER: first_failure.isoformat(),
+        LAST_FAILURE_HEADER: datetime.now(UTC).isoformat(),
+        PARTITION_HEADER: 3,
     }
 
 
@@ -167,9 +178,9 @@ async def test_show_prints_headers_and_pretty_body(client, sandbox):
     shown = await run_dlq(sandbox.amqp_url, "show", entry["id"])
     assert shown.returncode == 0, shown.stderr
     assert f"correlation id: {correlation}" in shown.stdout
-    assert "  x-booking-reason: MALFORMED_MESSAGE" in shown.stdout
-    assert "  x-booking-detail: unknown command type 'DeleteEverything'" in shown.stdout
-    assert "  x-booking-first-failure: " in shown.stdout
+    assert f"  {REASON_HEADER}: MALFORMED_MESSAGE" in shown.stdout
+    assert f"  {DETAIL_HEADER}: unknown command type 'DeleteEverything'" in shown.stdout
+    assert f"  {FIRST_FAILURE_HEADER}: " in shown.stdout
     assert f'\n  "hostId": "{host}"' in shown.stdout  # indented: pretty JSON
 
     missing = await run_dlq(sandbox.amqp_url, "show", "000000000000")
@@ -313,7 +324,7 @@ async def test_replaying_a_malformed_message_dead_letters_it_again_marked_as_rep
     assert after["firstFailure"] > before["firstFailure"]
     assert after["correlationId"] == correlation
     shown = (await run_dlq(sandbox.amqp_url, "show", after["id"])).stdout
-    assert "  x-booking-replayed-at: " in shown
+    assert f"  {REPLAYED_AT_HEADER}: " in shown
     assert "x-death" not in shown
 
 

@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 
+from contracts.dead_letters import DETAIL_HEADER, REASON_HEADER
 from tests.e2e.test_worker_commands import host_with_window, new_user
 from tests.support.commands import at, availability, booking, register
 from tests.support.dlq import wait_for_dead_letter
@@ -52,8 +53,8 @@ async def _assert_dead_lettered(client, sandbox, body: bytes, routing_key: str, 
     assert detail_part in reply["detail"]
     dead = await asyncio.to_thread(wait_for_dead_letter, sandbox, correlation)
     headers = dead["properties"]["headers"]
-    assert headers["x-booking-reason"] == "MALFORMED_MESSAGE"
-    assert detail_part in headers["x-booking-detail"]
+    assert headers[REASON_HEADER] == "MALFORMED_MESSAGE"
+    assert detail_part in headers[DETAIL_HEADER]
     # and the worker still answers the next command
     assert (await client.request(register()))["type"] == "UserRegistered"
 

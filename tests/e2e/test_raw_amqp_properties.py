@@ -16,6 +16,7 @@ import aio_pika
 import asyncpg
 import pytest
 
+from contracts.dead_letters import REASON_HEADER
 from contracts.topology import COMMAND_EXCHANGE, partition_key
 from tests.support.amqp_client import CommandClient
 from tests.support.commands import register
@@ -76,7 +77,7 @@ async def _fate(box, command_id: str, timeout: float = 20) -> str:
                 return "stored"
             for letter in await asyncio.to_thread(peek_dead_letters, box):
                 if command_id.encode() in letter["payload"].encode("utf-8", "surrogatepass") and (
-                    letter["properties"].get("headers", {}).get("x-booking-reason")
+                    letter["properties"].get("headers", {}).get(REASON_HEADER)
                 ):
                     return "dead-lettered"
             await asyncio.sleep(0.3)

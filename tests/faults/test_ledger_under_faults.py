@@ -39,6 +39,7 @@ import aio_pika
 import asyncpg
 import pytest
 
+from contracts.dead_letters import ATTEMPTS_HEADER, ERROR_CLASS_HEADER, REASON_HEADER
 from contracts.topology import COMMAND_EXCHANGE, partition_key
 from tests.support.commands import FUTURE_DAY, at, availability, booking, cancel, register, reschedule
 from tests.support.dlq import peek_dead_letters
@@ -676,9 +677,9 @@ def dead_letter_says_why(command: dict, error_class: str) -> Callable[[Run, Ledg
         headers = dead["properties"]["headers"]
         assert dead["properties"]["correlation_id"] == command["commandId"]
         assert json.loads(dead["payload"]) == command
-        assert headers["x-booking-reason"] == "HANDLER_FAILED", headers
-        assert headers["x-booking-error-class"] == error_class, headers
-        assert headers["x-booking-attempts"] == int(WORKER_ENV["BOOKING_MAX_ATTEMPTS"]), headers
+        assert headers[REASON_HEADER] == "HANDLER_FAILED", headers
+        assert headers[ERROR_CLASS_HEADER] == error_class, headers
+        assert headers[ATTEMPTS_HEADER] == int(WORKER_ENV["BOOKING_MAX_ATTEMPTS"]), headers
         assert run.worker.process is not None and run.worker.process.poll() is None
 
     return check
