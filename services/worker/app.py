@@ -16,7 +16,7 @@ from faststream.rabbit import RabbitBroker
 from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE
 from services.booking.db import SERVER_SETTINGS
 from services.booking.db.bootstrap import prepare_database
-from services.booking.outbox import backlog
+from services.booking.db.outbox import backlog
 from services.logs import configure_logging
 from services.settings import Settings, get_settings
 from services.worker.balancer import Balancer
@@ -48,6 +48,7 @@ class Worker:
         self.pool: asyncpg.Pool | None = None
         self.broker_view = BrokerView(settings.rabbitmq_management_url, settings.amqp_url)
         self.connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self.pipeline: Pipeline | None = None
         self.consumers: list[PartitionConsumer] = []
         self.balancer: Balancer | None = None
         self.ops = OpsServer(settings.metrics_port, self.health) if settings.metrics_port else None
@@ -70,8 +71,8 @@ class Worker:
         publisher = Publisher(await self.connection.channel(publisher_confirms=True))
         await publisher.open()
         cleaner = OutboxCleaner(self.pool)
-        pipeline = Pipeline(self.pool, publisher, cleaner, self.settings)
-        lanes = [Lane(pipeline, self.settings.max_group) for _ in range(self.settings.lanes)]
+        self.pipeline = Pipeline(self.pool, publisher, cleaner, self.settings)
+        lanes = [Lane(self.pipeline, self.settings.max_group) for _ in range(self.settings.lanes)]
         self.consumers = [
             PartitionConsumer(
                 index, self.connection, lanes[index % len(lanes)], self.settings.prefetch, self.member_id,
@@ -112,10 +113,7 @@ class Worker:
             await asyncio.sleep(self.settings.balance_interval)
 
     async def health(self) -> dict:
-        try:
-            database = await self.pool.fetchval("SELECT true", timeout=2)
-        except Exception:
-            database = False
+        database = self.pipeline is not None and await self.pipeline.service.database_answers()
         owned = sorted(self.balancer.owned) if self.balancer else []
         undrained = [index for index in owned if not self.consumers[index].draining]
         broker = self.connection is not None and not self.connection.is_closed

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.booking.db import membership as db_membership
+
 
 @dataclass(frozen=True, slots=True)
 class Membership:
@@ -23,25 +25,10 @@ class Membership:
         return self.members[partition % len(self.members)] if self.members else self.me
 
 
-
 async def heartbeat(pool: asyncpg.Pool, me: str, ttl_seconds: float) -> Membership:
     """Record that `me` is alive and read who else is."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO worker_members (member_id) VALUES ($1)"
-            " ON CONFLICT (member_id) DO UPDATE SET heartbeat_at = now()",
-            me,
-        )
-        rows = await conn.fetch(
-            "SELECT member_id FROM worker_members WHERE heartbeat_at > now() - make_interval(secs => $1)"
-            " ORDER BY started_at, member_id",
-            ttl_seconds,
-        )
-        await conn.execute(
-            "DELETE FROM worker_members WHERE heartbeat_at < now() - make_interval(secs => $1 * 10)", ttl_seconds
-        )
-    return Membership(me, tuple(r[0] for r in rows))
+    return Membership(me, tuple(await db_membership.heartbeat(pool, me, ttl_seconds)))
 
 
 async def leave(pool: asyncpg.Pool, me: str) -> None:
-    await pool.execute("DELETE FROM worker_members WHERE member_id = $1", me)
+    await db_membership.leave(pool, me)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.booking.outbox import clear_outbox
+from services.booking.db.outbox import delete_sent
 
 log = logging.getLogger("booking.outbox")
 
@@ -27,7 +27,7 @@ class OutboxCleaner:
             return
         batch, self._confirmed = self._confirmed, []
         try:
-            await clear_outbox(self.pool, batch)
+            await delete_sent(self.pool, batch)
         except Exception as error:
             # left to the relay, which re-sends those replies and deletes the rows
             log.warning("outbox rows left to the relay", extra={"count": len(batch), "error": repr(error)})

@@ -6,7 +6,7 @@ import logging
 import asyncpg
 
 from contracts.replies import ROUTING_KEYS
-from services.booking.outbox import claim_stale
+from services.booking.db.outbox import claim_stale, delete_sent
 from services.booking.processing import Outcome
 from services.worker.publishing import Publisher
 
@@ -37,9 +37,7 @@ class OutboxRelay:
                     for p in pending
                 )
             )
-            await conn.execute(
-                "DELETE FROM outbox WHERE command_id = ANY($1::uuid[])", [p.command_id for p in pending]
-            )
+            await delete_sent(conn, [p.command_id for p in pending])
         log.info("outbox relay re-sent replies", extra={"count": len(pending)})
         return len(pending)
 

@@ -1,4 +1,6 @@
-"""The outbox: a row per committed outcome whose reply the broker has not yet confirmed."""
+"""The outbox's statements: a row per committed outcome whose reply the broker has
+not yet confirmed. The worker's cleaner deletes the rows of confirmed replies in
+bulk; the relay claims the rows a crash left behind, re-sends and deletes them."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,8 +18,10 @@ class PendingReply:
     correlation_id: str | None
 
 
-async def clear_outbox(pool: asyncpg.Pool, command_ids: Sequence[UUID]) -> None:
-    await pool.execute("DELETE FROM outbox WHERE command_id = ANY($1::uuid[])", list(command_ids))
+async def delete_sent(db: asyncpg.Pool | asyncpg.Connection, command_ids: Sequence[UUID]) -> None:
+    """Forget the rows of replies the broker has confirmed (on a pool, or on the
+    connection whose transaction claimed them)."""
+    await db.execute("DELETE FROM outbox WHERE command_id = ANY($1::uuid[])", list(command_ids))
 
 
 async def claim_stale(conn: asyncpg.Connection, older_than_seconds: float, limit: int) -> list[PendingReply]:
