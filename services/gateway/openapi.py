@@ -15,7 +15,9 @@ from contracts.wire import WireModel
 from services.gateway.problems import PROBLEM
 
 
-class Problem(WireModel):
+# The schema of what problems.problem() writes, components/schemas/Problem in the document
+# (a ProblemResponse raised in a route is answered with one).
+class ProblemDocument(WireModel):
     """RFC 9457 problem details, with the booking service's `reason` and field `errors`."""
 
     model_config = {"extra": "allow", "title": "Problem"}
@@ -82,7 +84,8 @@ class Health(BaseModel):
     database: bool
 
 
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_SCHEMA = "Problem"  # the component's name in the document
+_PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
     503: {"Retry-After": {"schema": {"type": "string"}, "required": True, "description": "seconds"}},
@@ -118,7 +121,8 @@ def responses(success: int, model: Any, *problems: int, pending: bool = False) -
 def register_problem_schema(app: FastAPI) -> None:
     """Adds the Problem schema that the problem responses refer to to the document's components."""
     generate = app.openapi
-    _, definitions = models_json_schema([(Problem, "serialization")], ref_template="#/components/schemas/{model}")
+    _, definitions = models_json_schema([(ProblemDocument, "serialization")], ref_template="#/components/schemas/{model}")
+    definitions["$defs"][PROBLEM_SCHEMA] = definitions["$defs"].pop(ProblemDocument.__name__)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,7 +1,13 @@
-"""Errors as RFC 9457 problem+json carrying `reason` and `errors`, and the mapping of
-rejection reasons to HTTP statuses (contract section 6)."""
+"""Errors as RFC 9457 problem+json carrying `reason` and `errors`, the mapping of
+rejection reasons to HTTP statuses (contract section 6), and the exception handlers
+that answer with them."""
 
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from contracts.wire import field_errors
 
 PROBLEM = "application/problem+json"
 
@@ -56,3 +62,47 @@ def rejection_problem(reply: dict) -> JSONResponse:
         reply.get("errors"),
         commandId=reply.get("commandId"),
     )
+
+
+class Answered(Exception):
+    """Carries a finished response (a problem, a rejection, a 202) out of a route."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class ProblemResponse(Answered):
+    """Raised anywhere in a request to answer with a problem document."""
+
+    def __init__(self, status: int, reason: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(problem(status, reason, detail, headers=headers))
+
+
+async def answered(_: Request, answer: Answered) -> Response:
+    return answer.response
+
+
+class _RequestErrors:
+    """The pydantic errors FastAPI collected for a request, offered as field_errors reads
+    a ValidationError (its `errors()`), located as in the model: without the `body` part
+    FastAPI puts in front of a body field's location."""
+
+    def __init__(self, error: RequestValidationError) -> None:
+        self._errors = [{**e, "loc": tuple(part for part in e["loc"] if part != "body")} for e in error.errors()]
+
+    def errors(self, include_url: bool = False) -> list[dict]:
+        return self._errors
+
+
+async def invalid_request(_: Request, error: RequestValidationError) -> Response:
+    if any(e["type"] == "json_invalid" for e in error.errors()):
+        return problem(400, "MALFORMED_MESSAGE", "The request body is not JSON.")
+    errors = field_errors(_RequestErrors(error))  # the worker's flattening, for one `errors` on both
+    return problem(422, "VALIDATION_FAILED", "The request has fields that are missing or invalid.", errors)
+
+
+async def http_error(_: Request, error: StarletteHTTPException) -> Response:
+    if error.status_code == 400:  # FastAPI could not read the body at all (e.g. not UTF-8)
+        return problem(400, "MALFORMED_MESSAGE", "The request body is not JSON.")
+    reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+    return problem(error.status_code, reason, str(error.detail))
