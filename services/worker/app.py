@@ -72,12 +72,10 @@ class Worker:
         await publisher.open()
         cleaner = OutboxCleaner(self.pool)
         self.pipeline = Pipeline(self.pool, publisher, cleaner, self.settings)
+        # the one place deliveries are grouped into transactions (services.worker.lanes)
         lanes = [Lane(self.pipeline, self.settings.max_group) for _ in range(self.settings.lanes)]
         self.consumers = [
-            PartitionConsumer(
-                index, self.connection, lanes[index % len(lanes)], self.settings.prefetch, self.member_id,
-                self.settings.max_group,
-            )
+            PartitionConsumer(index, self.connection, lanes[index % len(lanes)], self.settings.prefetch, self.member_id)
             for index in range(self.settings.partitions)
         ]
         self.balancer = Balancer(

@@ -1,6 +1,7 @@
-"""Consumers of the partition queues. Deliveries of one partition are handled one at
-a time in delivery order: the broker's callback only appends to an in-process
-buffer (no await, so arrival order is kept) and one task per partition drains it.
+"""Consumers of the partition queues. Deliveries of one partition are handled in
+delivery order: the broker's callback only appends to an in-process buffer (no
+await, so arrival order is kept) and one task per partition drains it, handing the
+lane what has arrived and waiting for it to be done before it hands over more.
 
 Each consumer has its own channel, so that a partition can be let go of on its own:
 closing the channel returns the deliveries not yet handled to the queue, ahead of
@@ -10,17 +11,24 @@ would let the next consumer start while this one still holds deliveries.)
 That is also how a partition gives back deliveries it could not complete: nacking
 them one by one would put them behind the later deliveries it already holds (and a
 quorum queue does not even keep their own order), so the next consumer would answer
-a host's later commands first. Closing the channel returns them all in order."""
+a host's later commands first. Closing the channel returns them all in order.
+
+The lane (services.worker.lanes) groups deliveries into transactions and says what
+became of each (services.worker.pipeline.Delivered); the consumer acts on that:
+it acknowledges what was answered or dead-lettered and gives the partition back when
+anything was not completed, or when an acknowledgement was lost with its channel."""
 
 import asyncio
 import logging
 import time
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import ChannelInvalidStateError
 
 from contracts.topology import partition_queue
 from services.worker.lanes import Lane
 from services.worker.metrics import TASK_FAILURES
+from services.worker.pipeline import Delivered
 
 log = logging.getLogger("booking.partitions")
 
@@ -32,15 +40,13 @@ class PartitionConsumer:
         connection: AbstractRobustConnection,
         lane: Lane,
         prefetch: int,
-        tag_prefix: str,
-        max_group: int = 1,
+        member_id: str,
     ) -> None:
         self.index = index
         self.connection = connection
         self.lane = lane
         self.prefetch = prefetch
-        self.max_group = max_group
-        self.tag_prefix = tag_prefix
+        self.member_id = member_id
         self.consumer_tag: str | None = None
         self.subscribed_at = 0.0
         self._generation = 0
@@ -62,7 +68,7 @@ class PartitionConsumer:
         queue = await self._channel.get_queue(partition_queue(self.index), ensure=False)
         self._buffer = asyncio.Queue()
         self._drainer = asyncio.create_task(self._drain(self._buffer), name=f"partition-{self.index}")
-        tag = f"{partition_tag_prefix(self.tag_prefix, self.index)}g{self._generation}"
+        tag = f"{partition_tag_prefix(self.member_id, self.index)}g{self._generation}"
         self.consumer_tag = await queue.consume(self._arrived, consumer_tag=tag)
         self.subscribed_at = time.monotonic()
 
@@ -88,26 +94,41 @@ class PartitionConsumer:
             self._giving_back = asyncio.create_task(self.release())
 
     async def _drain_in_order(self, buffer: asyncio.Queue) -> None:
-        """Handle what has arrived, in order: everything waiting (up to max_group)
-        goes into one transaction, so groups form by themselves under load."""
+        """Hand the lane everything that has arrived, wait for it to be done, act on
+        what became of it; then again with what has arrived meanwhile."""
         while True:
             group = [await buffer.get()]
-            while len(group) < self.max_group and not buffer.empty():
+            while not buffer.empty():
                 group.append(buffer.get_nowait())
             async with self._handling:
-                try:
-                    await self.lane.submit(group, self.index)
-                except Exception:
-                    log.exception("deliveries not completed", extra={"partition": self.index})
+                results = await self.lane.submit(group, self.index)
+                stranded = await self._acknowledge(group, results)
             # Unacknowledged: the broker keeps them (or, on a closed channel, has taken
             # them back). Either way this consumer lets go and registers again, so that
             # a closed channel never leaves the partition with a consumer that receives nothing.
-            stranded = sum(1 for m in group if not m.processed)
             if stranded:
                 log.warning("giving the partition back", extra={"partition": self.index, "stranded": stranded})
                 # Not from this task: release() ends it. The balancer registers again.
                 self._giving_back = asyncio.create_task(self.release())
                 return
+
+    @staticmethod
+    async def _acknowledge(group: list[AbstractIncomingMessage], results: list[Delivered]) -> int:
+        """Acknowledge, in order, what was answered or dead-lettered; how many
+        deliveries are left unacknowledged."""
+        stranded = 0
+        for message, result in zip(group, results, strict=True):
+            if not result.acknowledge:
+                stranded += 1
+                continue
+            try:
+                await message.ack()
+            except ChannelInvalidStateError:
+                # The delivery tag died with its channel: the broker redelivers and the
+                # inbox answers the duplicate with the stored outcome.
+                log.warning("ack lost with its channel", extra={"messageId": message.message_id})
+                stranded += 1
+        return stranded
 
     async def release(self) -> None:
         """Let the partition go: finish the delivery being handled, then close the

@@ -1,7 +1,8 @@
-"""What happens to the deliveries of one partition: read them, handle them in one
-transaction (retrying what is transient), publish the outcomes, and only then
-acknowledge. Consecutive deliveries are handled together; when a group fails, each
-of its commands is handled again on its own, in order."""
+"""What happens to a group of deliveries: read them, handle them in one transaction
+(retrying what is transient), publish the outcomes, and say what became of each
+delivery. When the group fails, each of its commands is handled again on its own, in
+order. The pipeline never acknowledges: its caller (the partition consumer) acts on
+the result, acknowledging what is done and giving the partition back otherwise."""
 
 import asyncio
 import logging
@@ -9,6 +10,7 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import Enum
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
@@ -35,19 +37,38 @@ from services.worker.publishing import Publisher
 log = logging.getLogger("booking.worker")
 
 
+class Delivered(Enum):
+    """What became of one delivery."""
+
+    ANSWERED = "answered"  # outcome committed and its reply confirmed by the broker
+    DEAD_LETTERED = "dead-lettered"  # its copy, with the reason, confirmed on the dead-letter exchange
+    NOT_COMPLETED = "not completed"  # neither: its partition gives it back to the broker
+
+    @property
+    def acknowledge(self) -> bool:
+        return self is not Delivered.NOT_COMPLETED
+
+
 class Delivery:
-    """A delivery read as a command, with its log context."""
+    """A delivery being handled: the command read from it (None when malformed), its
+    log context and, once decided, what became of it."""
 
-    __slots__ = ("message", "request", "context")
+    __slots__ = ("message", "partition", "request", "context", "result")
 
-    def __init__(self, message: AbstractIncomingMessage, request: Request, partition: int) -> None:
+    def __init__(self, message: AbstractIncomingMessage, partition: int) -> None:
         self.message = message
+        self.partition = partition
+        self.request: Request | None = None
+        self.context: dict = {"partition": partition}
+        self.result: Delivered | None = None
+
+    def read_as(self, request: Request) -> None:
         self.request = request
         self.context = {
             "commandId": str(request.incoming.command_id),
             "type": request.incoming.type,
             "hostId": request.incoming.data.get("hostId"),
-            "partition": partition,
+            "partition": self.partition,
         }
 
 
@@ -70,24 +91,30 @@ class Pipeline:
         self.publisher = publisher
         self.settings = settings
 
-    async def run(self, messages: Sequence[tuple[AbstractIncomingMessage, int]]) -> None:
-        """Handle (delivery, partition) pairs, in their order, as one group."""
+    async def run(self, messages: Sequence[tuple[AbstractIncomingMessage, int]]) -> list[Delivered]:
+        """Handle (delivery, partition) pairs, in their order, as one group; what became
+        of each, in the same order. A delivery whose handling did not complete (say, a
+        reply could not be published) is NOT_COMPLETED; after a command that did not
+        complete, the later commands of its partition are not handled either (they are
+        NOT_COMPLETED too): none of them is answered before it."""
         started = time.perf_counter()
-        deliveries = []
-        for message, partition in messages:
-            if message.redelivered:
+        deliveries = [Delivery(message, partition) for message, partition in messages]
+        commands = []
+        for delivery in deliveries:
+            if delivery.message.redelivered:
                 REDELIVERIES.inc()
             try:
-                incoming = read_command(message.body)
+                incoming = read_command(delivery.message.body)
             except Exception as error:  # whatever the reader did not foresee is still bad input
                 incoming = Malformed(f"body could not be read ({type(error).__name__})")
             if isinstance(incoming, Malformed):
-                await self._guarded([message], self._dead_letter_malformed(message, incoming, partition))
+                await self._attempt([delivery], self._dead_letter_malformed(delivery, incoming))
             else:
-                request = Request(incoming, message.reply_to, message.correlation_id)
-                deliveries.append(Delivery(message, request, partition))
-        if deliveries:
-            await self._guarded([d.message for d in deliveries], self._complete(deliveries, started))
+                delivery.read_as(Request(incoming, delivery.message.reply_to, delivery.message.correlation_id))
+                commands.append(delivery)
+        if commands:
+            await self._attempt(commands, self._complete(commands, started))
+        return [Delivered.NOT_COMPLETED if d.result is None else d.result for d in deliveries]
 
     async def _complete(self, deliveries: list[Delivery], started: float) -> None:
         try:
@@ -97,7 +124,13 @@ class Pipeline:
                 outcomes = [await self._handle_alone(deliveries[0], error)]
             else:
                 log.info("group failed; handling its commands one by one", extra={"error": repr(error)})
-                outcomes = [await self._handle_alone(d) for d in deliveries]
+                outcomes, given_back = [], set()
+                for delivery in deliveries:
+                    # after one not completed, its partition's later commands wait for it
+                    outcome = None if delivery.partition in given_back else await self._handle_alone(delivery)
+                    if outcome is None and delivery.result is None:
+                        given_back.add(delivery.partition)
+                    outcomes.append(outcome)
         done = [(d, o) for d, o in zip(deliveries, outcomes, strict=True) if o is not None]
         await asyncio.gather(
             *(self.publisher.publish(o, d.message.reply_to, d.message.correlation_id) for d, o in done)
@@ -105,7 +138,7 @@ class Pipeline:
         self.outbox.confirmed([o.command_id for _, o in done if o.pending])
         elapsed = time.perf_counter() - started
         for delivery, outcome in done:
-            await self._ack(delivery.message)
+            delivery.result = Delivered.ANSWERED
             result = outcome.result
             COMMANDS.labels(delivery.request.incoming.type, result).inc()
             HANDLING_SECONDS.labels(delivery.request.incoming.type).observe(elapsed)
@@ -118,7 +151,8 @@ class Pipeline:
     async def _handle_alone(self, delivery: Delivery, failure: Exception | None = None) -> Outcome | None:
         """Retry a failure of the infrastructure for as long as it lasts, counting
         nothing against the command; dead-letter a failure of the message after
-        `max_attempts`. None when the delivery is no longer ours to answer."""
+        `max_attempts`. None when there is nothing to publish: dead-lettered, or no
+        longer ours to answer."""
         attempts, outages, first_failure = 0, 0, None
         while True:
             if failure is None:
@@ -170,46 +204,39 @@ class Pipeline:
                 ERROR_MESSAGE_HEADER: str(error)[:1000],
                 ATTEMPTS_HEADER: attempts,
                 FIRST_FAILURE_HEADER: first,
-                PARTITION_HEADER: delivery.context["partition"],
+                PARTITION_HEADER: delivery.partition,
             },
         )
-        await self._ack(delivery.message)
+        delivery.result = Delivered.DEAD_LETTERED
         DEAD_LETTERED.labels("HANDLER_FAILED").inc()
         log.error("dead-lettered after failing", extra={**delivery.context, "attempts": attempts})
 
-    async def _dead_letter_malformed(
-        self, message: AbstractIncomingMessage, malformed: Malformed, partition: int
-    ) -> None:
+    async def _dead_letter_malformed(self, delivery: Delivery, malformed: Malformed) -> None:
+        message = delivery.message
         await self.publisher.dead_letter(
             message,
             {REASON_HEADER: "MALFORMED_MESSAGE", DETAIL_HEADER: malformed.detail, ATTEMPTS_HEADER: 1,
-             PARTITION_HEADER: partition},
+             PARTITION_HEADER: delivery.partition},
         )
         reply = CommandRejected(commandId=malformed.command_id, occurredAt=datetime.now(UTC), detail=malformed.detail)
         outcome = Outcome(malformed.command_id, encode(reply), ROUTING_KEYS[reply.type], pending=False)
         await self.publisher.publish(outcome, message.reply_to, message.correlation_id)
-        await self._ack(message)
+        delivery.result = Delivered.DEAD_LETTERED
         DEAD_LETTERED.labels("MALFORMED_MESSAGE").inc()
         log.warning(
             "malformed message dead-lettered",
-            extra={"partition": partition, "detail": malformed.detail, "commandId": str(malformed.command_id)},
+            extra={"partition": delivery.partition, "detail": malformed.detail,
+                   "commandId": str(malformed.command_id)},
         )
 
-    async def _guarded(self, messages: list[AbstractIncomingMessage], work) -> None:
-        """Run `work`; if it fails (say, a reply could not be published), its
-        deliveries stay unacknowledged and their partition gives them back
-        (PartitionConsumer). Their redelivery is answered from the inbox, or the
-        outbox relay has sent the replies meanwhile."""
+    @staticmethod
+    async def _attempt(deliveries: list[Delivery], work) -> None:
+        """Run `work`; if it fails (say, a reply could not be published), the
+        deliveries it had not decided stay NOT_COMPLETED and their partition gives them
+        back. Their redelivery is answered from the inbox, or the outbox relay has sent
+        the replies meanwhile."""
         try:
             await work
         except Exception:
-            log.exception("deliveries not completed", extra={"count": len(messages)})
-
-    @staticmethod
-    async def _ack(message: AbstractIncomingMessage) -> None:
-        try:
-            await message.ack()
-        except ChannelInvalidStateError:
-            # The delivery tag died with its channel: the broker redelivers and the
-            # inbox answers the duplicate with the stored outcome.
-            log.warning("ack lost with its channel", extra={"messageId": message.message_id})
+            undecided = sum(1 for d in deliveries if d.result is None)
+            log.exception("deliveries not completed", extra={"count": undecided})

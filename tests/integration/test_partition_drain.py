@@ -1,40 +1,48 @@
 """A partition whose channel closes while a group is being handled lets go and can
-register again; its drain never dies silently. Real broker, real partition queue;
-the lane is a stand-in that closes the channel under the first group, as a dropped
-connection does."""
+register again; its drain never dies silently. Real broker, real partition queue,
+the real lane; the pipeline is a stand-in that closes the channel under the first
+group, as a dropped connection does, and reports that group either not completed
+(a failure noticed the closed channel) or answered (the acknowledgements are then
+lost with the channel)."""
 
 import asyncio
 from collections.abc import Sequence
 
+import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
+from services.worker.lanes import Lane
 from services.worker.partitions import PartitionConsumer
+from services.worker.pipeline import Delivered, returned_to_broker
 from tests.integration.conftest import numbered_messages_in_partition_0
 
-COUNT, PREFETCH = 60, 16
+COUNT, PREFETCH, MAX_GROUP = 60, 16, 4
 
 
-class LaneLosingItsChannelOnce:
-    def __init__(self, consumer_channel) -> None:
+class PipelineLosingItsChannelOnce:
+    def __init__(self, consumer_channel, first_report: Delivered) -> None:
         self.consumer_channel = consumer_channel
+        self.first_report = first_report
         self.closed_once = False
         self.acknowledged: list[int] = []
 
-    async def submit(self, messages: Sequence[AbstractIncomingMessage], partition: int) -> None:
+    async def run(self, deliveries: Sequence[tuple[AbstractIncomingMessage, int]]) -> list[Delivered]:
         if not self.closed_once:
             self.closed_once = True
             await self.consumer_channel().close()  # the group's deliveries go back to the queue
-            return
-        for message in messages:
-            await message.ack()
-            self.acknowledged.append(int(message.body))
+            return [self.first_report] * len(deliveries)
+        # what the consumer can acknowledge: deliveries whose channel is still open
+        self.acknowledged += [int(message.body) for message, _ in deliveries if not returned_to_broker(message)]
+        return [Delivered.ANSWERED] * len(deliveries)
 
 
-async def test_a_closed_channel_under_a_group_gives_the_partition_back(vhost, caplog):
+@pytest.mark.parametrize("first_report", [Delivered.NOT_COMPLETED, Delivered.ANSWERED])
+async def test_a_closed_channel_under_a_group_gives_the_partition_back(vhost, caplog, first_report):
     connection = await numbered_messages_in_partition_0(vhost, COUNT)
     async with connection:
-        consumer = PartitionConsumer(0, connection, None, PREFETCH, "drain-test", max_group=4)
-        consumer.lane = LaneLosingItsChannelOnce(lambda: consumer._channel)
+        consumer = PartitionConsumer(0, connection, None, PREFETCH, "drain-test")
+        pipeline = PipelineLosingItsChannelOnce(lambda: consumer._channel, first_report)
+        consumer.lane = Lane(pipeline, MAX_GROUP)
         await consumer.subscribe()
 
         loop = asyncio.get_running_loop()
@@ -47,10 +55,10 @@ async def test_a_closed_channel_under_a_group_gives_the_partition_back(vhost, ca
             await asyncio.sleep(0.05)
         await consumer.resubscribe()
         deadline = loop.time() + 20
-        while len(consumer.lane.acknowledged) < COUNT:
-            assert loop.time() < deadline, f"stalled after {consumer.lane.acknowledged[-3:]}"
+        while len(pipeline.acknowledged) < COUNT:
+            assert loop.time() < deadline, f"stalled after {pipeline.acknowledged[-3:]}"
             await asyncio.sleep(0.05)
         assert consumer.draining
         await consumer.release()
 
-    assert consumer.lane.acknowledged == list(range(COUNT))
+    assert pipeline.acknowledged == list(range(COUNT))
