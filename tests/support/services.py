@@ -15,11 +15,24 @@ import asyncpg
 import httpx
 from faststream.rabbit import RabbitBroker
 
+from services.settings import Settings
 from services.worker.topology import declare_topology
 
-DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-DEFAULT_MANAGEMENT = "http://guest:guest@127.0.0.1:15672"
+
+def _with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def _default(setting: str) -> str:
+    return Settings.model_fields[setting].default
+
+
+# The services' own defaults; on the database server, the maintenance database
+# (every test creates a database of its own).
+DEFAULT_DB = _with_path(_default("database_url"), "/postgres")
+DEFAULT_AMQP = _default("amqp_url")
+DEFAULT_MANAGEMENT = _default("rabbitmq_management_url")
 
 HOW_TO_START = """PostgreSQL or RabbitMQ is not reachable and no Docker engine is available.
 Start them (bash .ci/run does this), or point the tests at running ones:
@@ -83,11 +96,6 @@ def find_servers() -> tuple[ServerUrls, list]:
         urls.amqp = f"amqp://guest:guest@{host}:{mq.get_exposed_port(5672)}/"
         urls.management = f"http://guest:guest@{host}:{mq.get_exposed_port(15672)}"
     return urls, containers
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 def _management(urls: ServerUrls) -> httpx.Client:
