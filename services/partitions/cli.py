@@ -9,14 +9,9 @@ import sys
 import httpx
 from aio_pika.exceptions import AMQPError
 
-from services.partitions.migration import (
-    Migration,
-    MigrationPaused,
-    MigrationRefused,
-    MigrationReport,
-    MoveFailed,
-    partition_index,
-)
+from services.partitions.broker_state import partition_index
+from services.partitions.migration import Migration, MigrationPaused, MigrationRefused, MigrationReport
+from services.partitions.moving import MoveFailed
 from services.settings import get_settings
 
 EXIT_REFUSED = 1  # going on could break a host's order or lose commands; nothing more was changed

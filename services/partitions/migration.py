@@ -26,20 +26,19 @@ partial set for about one round trip; see docs/partitioning.md for what that mea
 Every step is idempotent and the tool works out where an earlier run stopped from
 what the broker shows, so re-running resumes (after a --timeout, a crash, a lost
 connection). A command moved in step 5 whose acknowledgement was lost is moved once
-more by the next run; the worker's inbox answers the duplicate."""
+more by the next run; the worker's inbox answers the duplicate.
+
+The steps are here; what they read of the broker is in services.partitions.broker_state,
+the ordered move of step 5 in services.partitions.moving."""
 
 import asyncio
-import re
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
-from aio_pika.exceptions import ChannelClosed, ChannelNotFoundEntity
-from aiormq import spec
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.exceptions import ChannelNotFoundEntity
 
 from contracts.topology import (
     COMMAND_EXCHANGE,
@@ -48,24 +47,15 @@ from contracts.topology import (
     PARTITION_BINDING_KEY,
     partition_queue,
 )
-from services.worker.broker_view import BrokerView
+from services.partitions.broker_state import STATS_LAG, ManagementView, Observed, partition_index
+from services.partitions.moving import move_batch
 from services.worker.topology import partition
 
 # Where commands go while they are moved out of MIGRATION_QUEUE (step 5): bound to the
 # new partitions exactly as booking.commands will be, so it routes every key alike.
 TEMPORARY_EXCHANGE = f"{COMMAND_EXCHANGE}.migration"
-PARTITION_NAME = re.compile(rf"^{re.escape(COMMAND_EXCHANGE)}\.(\d+)$")
-# The management API's queue counts are samples: the queue's own tick and the stats
-# collection, 5 s each by default (measured here: an unacknowledged delivery showed
-# after up to 8.5 s). Only a sample taken this long after a queue stopped receiving
-# commands proves that no delivery is still being handled.
-STATS_LAG = 11.0
 POLL_INTERVAL = 0.5
-MOVE_WINDOW = 256  # commands moved but not yet confirmed, at most
-MOVE_STALL = 30.0  # seconds without a delivery from MIGRATION_QUEUE before giving up
 BIND_CHANNELS = 32  # step 6 binds the partitions over this many channels at once
-# Broker bookkeeping a quorum queue adds to a redelivered message; not the sender's.
-BROKER_HEADERS = ("x-delivery-count",)
 
 
 class MigrationRefused(Exception):
@@ -74,10 +64,6 @@ class MigrationRefused(Exception):
 
 class MigrationPaused(Exception):
     """The queues did not drain in time; nothing is lost and re-running resumes."""
-
-
-class MoveFailed(Exception):
-    """A command could not be moved out of MIGRATION_QUEUE (it stays there)."""
 
 
 @dataclass
@@ -94,39 +80,6 @@ class MigrationReport:
     partially_bound: float = 0.0  # seconds booking.commands existed with fewer bindings than it ends with
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step
-
-
-class ManagementView(BrokerView):
-    """BrokerView plus the queue listing the migration needs."""
-
-    async def queue_counts(self) -> dict[str, int]:
-        """Every queue of the vhost and its last sampled depth (ready + unacknowledged)."""
-        response = await self._client.get(
-            f"/api/queues/{quote(self.vhost, safe='')}", params={"columns": "name,messages"}
-        )
-        response.raise_for_status()
-        return {queue["name"]: int(queue.get("messages") or 0) for queue in response.json()}
-
-
-@dataclass(frozen=True)
-class Observed:
-    exchange_type: str | None
-    bound: frozenset[str]
-    queues: frozenset[str]  # every queue of the vhost
-    temporary_exchange: bool
-
-    @property
-    def partition_queues(self) -> set[str]:
-        return {name for name in self.queues if PARTITION_NAME.match(name)}
-
-    @property
-    def migration_queue(self) -> bool:
-        return MIGRATION_QUEUE in self.queues
-
-
-def partition_index(name: str) -> int | None:
-    match = PARTITION_NAME.match(name)
-    return int(match.group(1)) if match else None
 
 
 class Migration:
@@ -310,7 +263,7 @@ class Migration:
             queue = await channel.declare_queue(partition_queue(index), passive=True)
             await queue.bind(temporary, routing_key=PARTITION_BINDING_KEY)
         while True:
-            moved = await self._move_batch()
+            moved = await move_batch(self._connection, TEMPORARY_EXCHANGE, self.progress)
             self.report.moved += moved
             if not moved:
                 return
@@ -321,53 +274,6 @@ class Migration:
         await self._clean_up()
 
     # ---------------------------------------------------------------- helpers
-
-    async def _move_batch(self) -> int:
-        """Moves what MIGRATION_QUEUE holds now; returns how many (0: it was empty)."""
-        source = await self._connection.channel()
-        target = await self._connection.channel(publisher_confirms=True)
-        try:
-            await source.set_qos(prefetch_count=MOVE_WINDOW)
-            queue = await source.declare_queue(MIGRATION_QUEUE, passive=True)
-            total = queue.declaration_result.message_count
-            if not total:
-                return 0
-            self.progress(f"moving {total} commands from {MIGRATION_QUEUE}")
-            arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-
-            async def on_message(message: AbstractIncomingMessage) -> None:
-                arrived.put_nowait(message)
-
-            await queue.consume(on_message)
-            raw = await target.get_underlay_channel()
-            pending: deque[tuple[AbstractIncomingMessage, asyncio.Task]] = deque()
-            for _ in range(total):
-                try:
-                    message = await asyncio.wait_for(arrived.get(), MOVE_STALL)
-                except TimeoutError as error:
-                    raise MoveFailed(f"{MIGRATION_QUEUE} delivered nothing for {MOVE_STALL:g} s") from error
-                tag = raw.delivery_tag + 1
-                publish = asyncio.create_task(
-                    raw.basic_publish(
-                        message.body, exchange=TEMPORARY_EXCHANGE, routing_key=message.routing_key or "",
-                        properties=moved_properties(message), mandatory=True,
-                    )
-                )
-                # The next publish starts only once this one holds its sequence number:
-                # frames go out in delivery order, and so the partitions get them in it.
-                while raw.delivery_tag < tag and not publish.done():  # noqa: ASYNC110 (aiormq has no event for it)
-                    await asyncio.sleep(0)
-                pending.append((message, publish))
-                while pending and (len(pending) >= MOVE_WINDOW or pending[0][1].done()):
-                    await _settle(*pending.popleft())
-            while pending:
-                await _settle(*pending.popleft())
-            return total
-        finally:
-            # Whatever was not acknowledged goes back to MIGRATION_QUEUE, in order.
-            for channel in (source, target):
-                if not channel.is_closed:
-                    await channel.close()
 
     async def _bind_command_exchange(self, bound: set[str]) -> None:
         channel = await self._ensure_channel()
@@ -444,25 +350,3 @@ class Migration:
     @staticmethod
     async def _declare_exchange(channel: AbstractChannel, name: str) -> aio_pika.abc.AbstractExchange:
         return await channel.declare_exchange(name, type=COMMAND_EXCHANGE_TYPE, durable=True)
-
-
-def moved_properties(message: AbstractIncomingMessage) -> spec.Basic.Properties:
-    """The sender's properties and headers as they came, without the broker's bookkeeping."""
-    properties = message.properties
-    if properties.headers:
-        properties.headers = {name: value for name, value in properties.headers.items() if name not in BROKER_HEADERS}
-    return properties
-
-
-async def _settle(message: AbstractIncomingMessage, publish: asyncio.Task) -> None:
-    """Acknowledge a waiting command only once its copy is confirmed."""
-    try:
-        confirmation = await publish
-    except ChannelClosed as error:
-        raise MoveFailed(f"moving a command failed: {error}") from error
-    if not isinstance(confirmation, spec.Basic.Ack):
-        raise MoveFailed(
-            f"the broker did not confirm a moved command ({type(confirmation).__name__}); it stays in "
-            f"{MIGRATION_QUEUE} and the next run moves it"
-        )
-    await message.ack()
