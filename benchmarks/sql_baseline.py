@@ -1,6 +1,7 @@
 """Baseline `sql`: the booking transaction alone, the statements the worker runs for
-a CreateBooking, driven by asyncpg with as many connections as the worker uses:
-the database's ceiling on this machine."""
+a CreateBooking handled on its own (the store's own statements: services/booking/db),
+driven by asyncpg with as many connections as the worker uses: the database's
+ceiling on this machine."""
 
 import argparse
 import asyncio
@@ -13,38 +14,29 @@ from datetime import timedelta
 import asyncpg
 
 from benchmarks.scenarios import BASE_DAY, SLOT_MINUTES
+from services.booking.db.booking_store import BOOKING_PARTIES
+from services.booking.db.inbox import NewOutcome, lock_hosts_and_read_inbox, store_outcomes
+from services.booking.db.outbox import delete_sent
+from services.booking.domain.bookings import Booking
+from services.booking.domain.ranges import TimeRange
 
 
 async def book(conn: asyncpg.Connection, host: str, user: str, start) -> None:
+    """BEGIN; the fenced inbox read; the booking's loads; the one write of booking,
+    outcome and outbox row; COMMIT; then the outbox row's delete (the worker's cleaner
+    batches it)."""
     end = start + timedelta(minutes=SLOT_MINUTES)
+    host_id, user_id = uuid.UUID(host), uuid.UUID(user)
     command_id, booking_id = uuid.uuid4(), uuid.uuid4()
     async with conn.transaction():
-        await conn.fetchrow("SELECT fingerprint, reply_type, reply FROM processed_commands WHERE command_id = $1",
-                            command_id)
-        await conn.fetchrow("SELECT id, role FROM users WHERE id = $1 FOR NO KEY UPDATE", uuid.UUID(host))
-        await conn.fetchrow("SELECT id, role FROM users WHERE id = $1", uuid.UUID(user))
-        await conn.fetch(
-            "SELECT id, lower(period), upper(period), slot_minutes FROM availability_windows"
-            " WHERE host_id = $1 AND (period && tstzrange($2, $3, '[)') OR period -|- tstzrange($2, $3, '[)'))",
-            uuid.UUID(host), start, end,
-        )
-        await conn.fetch(
-            "SELECT lower(period), upper(period) FROM bookings WHERE host_id = $1 AND status = 'CONFIRMED'"
-            " AND period && tstzrange($2, $3, '[)')", uuid.UUID(host), start, end,
-        )
-        await conn.execute(
-            "INSERT INTO bookings (id, host_id, user_id, period, status)"
-            " VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), 'CONFIRMED')",
-            booking_id, uuid.UUID(host), uuid.UUID(user), start, end,
-        )
+        await lock_hosts_and_read_inbox(conn, [command_id], [host_id])
+        await conn.fetchrow(BOOKING_PARTIES, host_id, start, end, None, user_id)
         reply = json.dumps({"type": "BookingConfirmed", "bookingId": str(booking_id)}).encode()
-        await conn.execute(
-            "WITH stored AS (INSERT INTO processed_commands (command_id, command_type, fingerprint, actor_id,"
-            " reply_type, reply) VALUES ($1, 'CreateBooking', $2, $3, 'BookingConfirmed', $4) RETURNING command_id)"
-            " INSERT INTO outbox (command_id) SELECT command_id FROM stored",
-            command_id, hashlib.sha256(reply).digest(), uuid.UUID(user), reply,
+        outcome = NewOutcome(
+            command_id, "CreateBooking", hashlib.sha256(reply).digest(), user_id, "BookingConfirmed", reply, None, None
         )
-    await conn.execute("DELETE FROM outbox WHERE command_id = $1", command_id)
+        await store_outcomes(conn, [outcome], [Booking(booking_id, host_id, user_id, TimeRange(start, end), "CONFIRMED")])
+    await delete_sent(conn, [command_id])
 
 
 async def run(dsn: str, fixture: dict, count: int, connections: int, day_offset: int) -> dict:
