@@ -1,5 +1,7 @@
 """Shared pydantic configuration: camelCase on the wire, unknown fields refused."""
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -15,10 +17,11 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def field_errors(error: ValidationError) -> list[dict[str, str]]:
-    """Flatten pydantic errors into the contract's `errors` list of {field, message}."""
+def field_errors(error: ValidationError | Sequence[dict]) -> list[dict[str, str]]:
+    """Flatten pydantic errors (a ValidationError, or the error list a framework
+    collected from one) into the contract's `errors` list of {field, message}."""
     errors = []
-    for item in error.errors(include_url=False):
+    for item in error.errors(include_url=False) if isinstance(error, ValidationError) else error:
         field = ".".join(str(part) for part in item["loc"]) or "body"
         message = item["msg"]
         if item["type"] == "extra_forbidden":

@@ -52,10 +52,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @property
-    def sqlalchemy_url(self) -> str:
-        return with_driver(self.database_url, "postgresql+asyncpg")
-
-    @property
     def database_name(self) -> str:
         return urlsplit(self.database_url).path.lstrip("/") or "postgres"
 

@@ -82,22 +82,12 @@ async def answered(_: Request, answer: Answered) -> Response:
     return answer.response
 
 
-class _RequestErrors:
-    """The pydantic errors FastAPI collected for a request, offered as field_errors reads
-    a ValidationError (its `errors()`), located as in the model: without the `body` part
-    FastAPI puts in front of a body field's location."""
-
-    def __init__(self, error: RequestValidationError) -> None:
-        self._errors = [{**e, "loc": tuple(part for part in e["loc"] if part != "body")} for e in error.errors()]
-
-    def errors(self, include_url: bool = False) -> list[dict]:
-        return self._errors
-
-
 async def invalid_request(_: Request, error: RequestValidationError) -> Response:
     if any(e["type"] == "json_invalid" for e in error.errors()):
         return problem(400, "MALFORMED_MESSAGE", "The request body is not JSON.")
-    errors = field_errors(_RequestErrors(error))  # the worker's flattening, for one `errors` on both
+    # the worker's flattening, for one `errors` on both; located as in the model, without
+    # the `body` part FastAPI puts in front of a body field's location
+    errors = field_errors([{**e, "loc": tuple(part for part in e["loc"] if part != "body")} for e in error.errors()])
     return problem(422, "VALIDATION_FAILED", "The request has fields that are missing or invalid.", errors)
 
 
