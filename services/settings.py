@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, description="worker processes started by `make run` (services.launcher)")
     prefetch: int = Field(32, ge=1, description="unacknowledged deliveries per partition consumer")
     max_group: int = Field(
-        32, ge=1, description="consecutive deliveries of a partition handled in one transaction"
+        32, ge=1, description="deliveries a lane handles in one transaction, across partitions, in arrival order"
     )
     lanes: int = Field(
         1, ge=1, description="transactions a worker runs side by side; each merges several partitions' groups"

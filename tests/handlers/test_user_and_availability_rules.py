@@ -24,12 +24,13 @@ async def stored_windows(store, host: str) -> list[tuple[str, str, str, int]]:
 
 
 async def test_register_user_replies_with_the_user_and_stores_it(store):
-    command = register("HOST", name="Grace", email="Grace@Example.com")
+    email = f"Grace.{uuid.uuid4().hex[:8]}@Example.com"  # the PostgreSQL store shares the run's database
+    command = register("HOST", name="Grace", email=email)
     reply = await send(store, command)
     assert reply["type"] == "UserRegistered"
     assert reply["commandId"] == command["commandId"]
     assert {k: reply["user"][k] for k in ("name", "email", "role")} == {
-        "name": "Grace", "email": "Grace@Example.com", "role": "HOST"
+        "name": "Grace", "email": email, "role": "HOST"
     }
     assert await stored_windows(store, reply["user"]["userId"]) == []
     reply = await send(store, availability(reply["user"]["userId"], at(9), at(10)))
@@ -37,8 +38,9 @@ async def test_register_user_replies_with_the_user_and_stores_it(store):
 
 
 async def test_an_email_is_taken_whatever_its_case(store):
-    await new_user(store, email="dup.case@example.com")
-    rejected(await send(store, register(email="DUP.Case@example.com")), "UserRejected", "EMAIL_TAKEN")
+    local = f"dup.case.{uuid.uuid4().hex[:8]}"
+    await new_user(store, email=f"{local}@example.com")
+    rejected(await send(store, register(email=f"{local.upper()}@Example.com")), "UserRejected", "EMAIL_TAKEN")
 
 
 async def test_register_user_validation(store):
