@@ -13,7 +13,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from contracts.commands import COMMAND_TYPES, Command
-from contracts.envelope import Incoming
+from contracts.incoming import Incoming
 from contracts.reasons import Reason
 from contracts.replies import REJECTION_FOR, ROUTING_KEYS, Reply
 from contracts.wire import field_errors

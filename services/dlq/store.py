@@ -26,6 +26,7 @@ from contracts.dead_letters import (
     is_failure_record,
 )
 from contracts.topology import COMMAND_EXCHANGE, DEAD_LETTER_QUEUE, partition_key
+from services.messages import persistent_copy
 
 
 @dataclass(frozen=True)
@@ -110,15 +111,7 @@ def replay_message(letter: DeadLetter, now: datetime) -> aio_pika.Message:
     """The message as its sender published it, without the record of its failure."""
     headers = {name: value for name, value in letter.headers.items() if not is_failure_record(name)}
     headers[REPLAYED_AT_HEADER] = now.isoformat()
-    return aio_pika.Message(
-        letter.body,
-        headers=headers,
-        content_type=letter.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        correlation_id=letter.correlation_id,
-        reply_to=letter.reply_to,
-        message_id=letter.message_id,
-    )
+    return persistent_copy(letter, headers)
 
 
 def replay_routing_key(letter: DeadLetter) -> str:

@@ -25,7 +25,7 @@ from contracts.dead_letters import (
     PARTITION_HEADER,
     REASON_HEADER,
 )
-from contracts.envelope import Malformed, read_command
+from contracts.incoming import Malformed, read_command
 from contracts.replies import ROUTING_KEYS, CommandRejected
 from services.booking.failures import FailureKind, failure_kind
 from services.booking.processing import CommandService, Outcome, Request, encode

@@ -10,6 +10,7 @@ from pamqp import decode
 from contracts.dead_letters import FIRST_FAILURE_HEADER, LAST_FAILURE_HEADER, REPLAYED_AT_HEADER, is_failure_record
 from contracts.topology import DEAD_LETTER_EXCHANGE, EVENT_EXCHANGE
 from services.booking.processing import Outcome, Route
+from services.messages import persistent_copy
 
 JSON = "application/json"
 
@@ -93,13 +94,4 @@ class Publisher:
         headers[FIRST_FAILURE_HEADER] = now
         headers.update(why)
         headers[LAST_FAILURE_HEADER] = now
-        copy = aio_pika.Message(
-            message.body,
-            headers=headers,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            correlation_id=message.correlation_id,
-            reply_to=message.reply_to,
-            message_id=message.message_id,
-        )
-        await self._dead_letters.publish(copy, routing_key=message.routing_key or "")
+        await self._dead_letters.publish(persistent_copy(message, headers), routing_key=message.routing_key or "")

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from contracts.commands import COMMAND_TYPES
 from contracts.dead_letters import DETAIL_HEADER, REASON_HEADER
-from contracts.envelope import Incoming, Malformed, read_command
+from contracts.incoming import Incoming, Malformed, read_command
 from contracts.reasons import Reason
 from contracts.replies import REJECTION_FOR
 from contracts.topology import DEAD_LETTER_QUEUE, MAX_BODY_BYTES

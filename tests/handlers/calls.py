@@ -4,7 +4,7 @@ through what the worker does after the inbox: validation, then the handler."""
 import json
 from datetime import datetime, timedelta
 
-from contracts.envelope import read_command
+from contracts.incoming import read_command
 from services.booking.processing import decide, encode, parse
 from services.booking.store import BookingStore
 from tests.support.commands import FUTURE_DAY, at, availability, booking, register

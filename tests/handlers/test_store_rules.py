@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from contracts.envelope import read_command
+from contracts.incoming import read_command
 from contracts.reasons import Reason
 from services.booking.db.inbox import StoredOutcome
 from services.booking.domain.bookings import Booking

@@ -19,7 +19,7 @@ import json
 import asyncpg
 import pytest
 
-from contracts.envelope import read_command
+from contracts.incoming import read_command
 from services.booking.db import SERVER_SETTINGS
 from services.booking.db.bootstrap import prepare_database
 from services.booking.processing import CommandService, Request

@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from contracts.envelope import read_command
+from contracts.incoming import read_command
 from services.booking.db.bootstrap import prepare_database
 from services.booking.processing import CommandService, Request
 from services.settings import Settings

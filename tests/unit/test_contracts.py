@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contracts import COMMAND_TYPES, MAX_BODY_BYTES, partition_key
-from contracts.envelope import Incoming, Malformed, read_command
+from contracts.incoming import Incoming, Malformed, read_command
 from contracts.reasons import Reason
 from contracts.replies import (
     REJECTION_FOR,

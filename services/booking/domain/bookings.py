@@ -31,6 +31,10 @@ def check_host_command(actor_id: UUID | None, host_id: UUID, host: Person | None
     """The actor/host checks of CreateAvailability and RemoveAvailability."""
     if actor_id is not None and actor_id != host_id:
         return Rejected(Reason.FORBIDDEN, "Only the host can change the host's availability.")
+    return _check_host(host)
+
+
+def _check_host(host: Person | None) -> Rejected | None:
     if host is None:
         return Rejected(Reason.HOST_NOT_FOUND, "No host with that id.")
     if host.role != "HOST":
@@ -49,11 +53,7 @@ def check_booking_parties(
         return Rejected(Reason.FORBIDDEN, "A booking can only be made by the booking user.")
     if user is None:
         return Rejected(Reason.USER_NOT_FOUND, "No user with that id.")
-    if host is None:
-        return Rejected(Reason.HOST_NOT_FOUND, "No host with that id.")
-    if host.role != "HOST":
-        return Rejected(Reason.NOT_A_HOST, "That user is not a host.")
-    return None
+    return _check_host(host)
 
 
 def check_slot(

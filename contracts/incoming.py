@@ -1,4 +1,4 @@
-"""Reading a delivery's body as a command envelope, before any field validation.
+"""Reading a delivery's body as an incoming command (type, id, raw fields), before any field validation.
 What fails here is a malformed message (contract section 5): dead-lettered, never stored."""
 
 import hashlib
