@@ -667,25 +667,28 @@ async def _terminate_worker_sessions(conn: asyncpg.Connection, database: str) ->
     )
 
 
-def dead_letter_says_why(command: dict, error_class: str) -> Callable[[Run, Ledger], Awaitable[None]]:
-    """The one dead letter is `command`, with headers saying it failed `max_attempts`
-    times with `error_class`; and the worker kept going (the ledger shows the same
-    host's later commands answered)."""
+def dead_letters_say_why(expected: dict[str, tuple[dict, str]]) -> Callable[[Run, Ledger], Awaitable[None]]:
+    """The dead letters are exactly the commands of `expected` (commandId -> command and
+    the error class), each with headers saying it failed `max_attempts` times with that
+    class; and the worker kept going (the ledger shows the same hosts' later commands
+    answered)."""
 
     async def check(run: Run, ledger: Ledger) -> None:
-        [dead] = await asyncio.to_thread(peek_dead_letters, run.sandbox)
-        headers = dead["properties"]["headers"]
-        assert dead["properties"]["correlation_id"] == command["commandId"]
-        assert json.loads(dead["payload"]) == command
-        assert headers[REASON_HEADER] == "HANDLER_FAILED", headers
-        assert headers[ERROR_CLASS_HEADER] == error_class, headers
-        assert headers[ATTEMPTS_HEADER] == int(WORKER_ENV["BOOKING_MAX_ATTEMPTS"]), headers
+        dead = await asyncio.to_thread(peek_dead_letters, run.sandbox)
+        assert sorted(d["properties"]["correlation_id"] for d in dead) == sorted(expected)
+        for letter in dead:
+            command, error_class = expected[letter["properties"]["correlation_id"]]
+            headers = letter["properties"]["headers"]
+            assert json.loads(letter["payload"]) == command
+            assert headers[REASON_HEADER] == "HANDLER_FAILED", headers
+            assert headers[ERROR_CLASS_HEADER] == error_class, headers
+            assert headers[ATTEMPTS_HEADER] == int(WORKER_ENV["BOOKING_MAX_ATTEMPTS"]), headers
         assert run.worker.process is not None and run.worker.process.poll() is None
 
     return check
 
 
-READ_ONLY_SECONDS = 15
+READ_ONLY_SECONDS = 10
 
 
 async def test_ledger_holds_when_the_database_turns_read_only(servers, tmp_path):
@@ -713,30 +716,39 @@ async def test_ledger_holds_when_the_database_turns_read_only(servers, tmp_path)
     await run_ledger(servers, tmp_path, "pg-read-only", read_only_for_a_while, after=nothing_dead_and_writes_refused_meanwhile)
 
 
-REFUSED_DAY = 31
+REFUSED_DAY, POISON_DAY = 31, 30
 
 
-async def test_a_write_the_database_keeps_refusing_is_dead_lettered_and_its_partition_goes_on(servers, tmp_path):
-    """A rule bug: the application decides a write that the database refuses every
-    time (a trigger raising an exclusion violation for one booking stands in for
-    it). The old rule counted every constraint violation as transient and retried it
-    for ever, wedging the partition; now it is the message's failure."""
+async def test_commands_that_keep_failing_are_dead_lettered_and_their_partitions_go_on(servers, tmp_path):
+    """Two failures that stay with one message each, planted mid-stream among ordinary
+    commands of the same hosts (one ledger run for both):
+
+    - a rule bug: the application decides a write that the database refuses every time
+      (a trigger raising an exclusion violation for one booking stands in for it). The
+      old rule counted every constraint violation as transient and retried it for
+      ever, wedging the partition; now it is the message's failure;
+    - a poison row, with no hook in the code: the schema lets a window's period have no
+      upper bound (the CHECK asks only for an inclusive lower and an exclusive upper
+      bound), but the domain cannot represent one: any command that reads that window
+      raises TypeError."""
     refused: dict = {}
+    poison: dict = {}
 
-    async def plant_refusal(run: Run, cast: Cast) -> dict[int, list[dict]]:
-        host = cast.hosts[-1]
+    async def plant(run: Run, cast: Cast) -> dict[int, list[dict]]:
+        refused_host, poisoned_host = cast.hosts[-2], cast.hosts[-1]
         start, end = slot(2, day=REFUSED_DAY)
         conn = await asyncpg.connect(run.sandbox.database_url)
         try:
             await conn.execute(
                 "INSERT INTO availability_windows (id, host_id, period, slot_minutes)"
                 " VALUES (gen_random_uuid(), $1::uuid, tstzrange($2::timestamptz, $3::timestamptz, '[)'), 30)",
-                host, FUTURE_DAY + timedelta(days=REFUSED_DAY, hours=8), FUTURE_DAY + timedelta(days=REFUSED_DAY, hours=20),
+                refused_host, FUTURE_DAY + timedelta(days=REFUSED_DAY, hours=8),
+                FUTURE_DAY + timedelta(days=REFUSED_DAY, hours=20),
             )
             await conn.execute(
                 f"""CREATE FUNCTION refuse_one_booking() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                  IF NEW.host_id = '{host}' AND lower(NEW.period) = '{start}'::timestamptz THEN
+                  IF NEW.host_id = '{refused_host}' AND lower(NEW.period) = '{start}'::timestamptz THEN
                     RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'exclusion_violation';
                   END IF;
                   RETURN NEW;
@@ -745,53 +757,26 @@ async def test_a_write_the_database_keeps_refusing_is_dead_lettered_and_its_part
             await conn.execute(
                 "CREATE TRIGGER refuse_one_booking BEFORE INSERT ON bookings FOR EACH ROW EXECUTE FUNCTION refuse_one_booking()"
             )
-        finally:
-            await conn.close()
-        refused.update(booking(host, cast.users[0], start, end))
-        return {10: [refused]}  # mid-stream, among ordinary commands of the same host
-
-    await run_ledger(
-        servers,
-        tmp_path,
-        "refused-write",
-        no_fault,
-        expected_dead=lambda run, cast: {refused["commandId"]},
-        prepare=plant_refusal,
-        after=dead_letter_says_why(refused, "ConstraintViolated"),
-    )
-
-
-POISON_DAY = 30
-
-
-async def test_a_poison_command_is_dead_lettered_after_max_attempts(servers, tmp_path):
-    """No hook in the code: the poison is real data. The schema lets a window's
-    period have no upper bound (the CHECK asks only for an inclusive lower and an
-    exclusive upper bound), but the domain cannot represent one: any command that
-    reads that window raises TypeError, which is not transient."""
-    poison: dict = {}
-
-    async def plant_poison(run: Run, cast: Cast) -> dict[int, list[dict]]:
-        host = cast.hosts[-1]
-        conn = await asyncpg.connect(run.sandbox.database_url)
-        try:
             await conn.execute(
                 "INSERT INTO availability_windows (id, host_id, period, slot_minutes)"
                 " VALUES (gen_random_uuid(), $1::uuid, tstzrange($2::timestamptz, NULL, '[)'), 30)",
-                host,
+                poisoned_host,
                 FUTURE_DAY + timedelta(days=POISON_DAY, hours=9),
             )
         finally:
             await conn.close()
-        poison.update(booking(host, cast.users[0], *slot(2, day=POISON_DAY)))
-        return {10: [poison]}  # mid-stream, among ordinary commands of the same host
+        refused.update(booking(refused_host, cast.users[0], start, end))
+        poison.update(booking(poisoned_host, cast.users[0], *slot(2, day=POISON_DAY)))
+        return {10: [refused, poison]}  # mid-stream, among ordinary commands of the same hosts
 
     await run_ledger(
         servers,
         tmp_path,
-        "poison",
+        "keep-failing",
         no_fault,
-        expected_dead=lambda run, cast: {poison["commandId"]},
-        prepare=plant_poison,
-        after=dead_letter_says_why(poison, "TypeError"),
+        expected_dead=lambda run, cast: {refused["commandId"], poison["commandId"]},
+        prepare=plant,
+        after=lambda run, ledger: dead_letters_say_why(
+            {refused["commandId"]: (refused, "ConstraintViolated"), poison["commandId"]: (poison, "TypeError")}
+        )(run, ledger),
     )

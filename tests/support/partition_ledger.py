@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import aio_pika
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError, PublishError
 
 from contracts.topology import COMMAND_EXCHANGE, partition_key, partition_queue
 from services.worker.topology import partition
@@ -127,7 +126,7 @@ class LedgerClient:
                 exchange = await channel.get_exchange(COMMAND_EXCHANGE, ensure=False)
                 await exchange.publish(message, routing_key=partition_key(command), mandatory=True)
                 return
-            except (AMQPError, DeliveryError, PublishError, ChannelInvalidStateError, RuntimeError, ConnectionError):
+            except Exception:  # aiormq raises a bare Exception for a publish its closed connection dropped
                 if time.monotonic() > deadline:
                     raise
                 self.retries += 1
